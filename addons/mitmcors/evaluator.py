@@ -1,0 +1,697 @@
+"""The browser's CORS decision for one request/response pair, without mitmproxy.
+
+Plain headers in, a frozen `Verdict` out. The order of the checks is Chromium's (CorsURLLoader,
+PreflightController, `cors::CheckAccess`); Firefox's reason is computed by its own order
+(nsCORSListenerProxy), because the two name the same failure differently. Section names in the comments
+are the Fetch standard's (https://fetch.spec.whatwg.org/).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from mitmcors import fetchspec
+from mitmcors.reasons import PREFLIGHT_VARIANT, FirefoxReason, Reason, chromium_text
+from mitmcors.redact import redact_url
+
+__all__ = [
+    "Credentials",
+    "HeaderLines",
+    "Kind",
+    "Outcome",
+    "PlainHeaders",
+    "PreflightFacts",
+    "Request",
+    "Response",
+    "Verdict",
+    "classify",
+    "evaluate",
+]
+
+CHROMIUM_MAX_AGE_CAP = 7200
+FIREFOX_MAX_AGE_CAP = 86400
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+class HeaderLines(Protocol):
+    """What the evaluator needs from a header collection (mitmproxy's `Headers` fits as it is)."""
+
+    def get_all(self, name: str) -> list[str]: ...
+
+    def items(self, multi: bool = ...) -> Iterable[tuple[str, str]]: ...
+
+
+class PlainHeaders:
+    """An ordered, case-insensitive multi-map of header lines, for tests, HAR files and benchmarks."""
+
+    __slots__ = ("_by_name", "_lines")
+
+    def __init__(self, lines: Iterable[tuple[str, str]] = ()) -> None:
+        self._lines = list(lines)
+        self._by_name: dict[str, list[str]] = {}
+        for name, value in self._lines:
+            self._by_name.setdefault(name.lower(), []).append(value)
+
+    @classmethod
+    def of(cls, **headers: str | Sequence[str]) -> PlainHeaders:
+        """Build from keyword arguments: `PlainHeaders.of(access_control_allow_origin="*")`."""
+        lines: list[tuple[str, str]] = []
+        for key, value in headers.items():
+            name = key.replace("_", "-")
+            for v in [value] if isinstance(value, str) else value:
+                lines.append((name, v))
+        return cls(lines)
+
+    def get_all(self, name: str) -> list[str]:
+        return self._by_name.get(name.lower(), [])
+
+    def items(self, multi: bool = False) -> Iterator[tuple[str, str]]:
+        return iter(self._lines)
+
+    def __repr__(self) -> str:
+        return f"PlainHeaders({self._lines!r})"
+
+
+class Kind(enum.StrEnum):
+    PREFLIGHT = "preflight"
+    ACTUAL = "actual"
+    SAME_ORIGIN = "same-origin"
+    NOT_CORS = "not-cors"
+
+
+class Credentials(enum.StrEnum):
+    INCLUDE = "include"
+    OMIT = "omit"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The request as the browser sent it: the URL's parts and the header lines on the wire."""
+
+    method: str
+    scheme: str
+    host: str
+    port: int
+    path: str
+    headers: HeaderLines
+
+    @property
+    def url(self) -> str:
+        return fetchspec.serialize_origin(self.scheme, self.host, self.port) + self.path
+
+    @property
+    def origin_header(self) -> str | None:
+        values = self.headers.get_all("origin")
+        return values[0].strip() if values else None
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    headers: HeaderLines
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one browser does with one response under one credentials mode."""
+
+    allowed: bool
+    reason: Reason | None = None
+    firefox_reason: FirefoxReason | None = None
+    message: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return "allowed" if self.allowed else "blocked"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "reason": self.reason.value if self.reason else None,
+            "firefox_reason": self.firefox_reason.value if self.firefox_reason else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PreflightFacts:
+    """What a preflight asked for and what its answer lets the browser cache."""
+
+    method: str
+    headers: tuple[str, ...]
+    allowed_methods: frozenset[str]
+    allowed_headers: frozenset[str]  # lowercased
+    max_age_chromium: int
+    max_age_firefox: int
+
+    @property
+    def cache_seconds(self) -> int:
+        """How long some browser may reuse this answer without a new OPTIONS."""
+        return max(self.max_age_chromium, self.max_age_firefox)
+
+    def covers(self, method: str, header_names: Iterable[str], include: bool) -> bool:
+        """Would a cached copy of this (passing) answer let `method` with `header_names` through?"""
+        wildcard = not include
+        if not (
+            method in fetchspec.SAFELISTED_METHODS
+            or method in self.allowed_methods
+            or (wildcard and "*" in self.allowed_methods)
+        ):
+            return False
+        star = wildcard and "*" in self.allowed_headers
+        return all(star or name in self.allowed_headers for name in header_names)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The whole judgement of one flow; `as_dict()` is the `flow.metadata["cors"]` shape."""
+
+    kind: Kind
+    origin: str
+    outcome: Outcome
+    credentials: Credentials
+    if_credentials: Outcome | None = None
+    unreadable_headers: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    note: str = ""
+    preflight: PreflightFacts | None = None
+    unsafe_headers: tuple[str, ...] = field(default=())
+    redirect_location: str | None = None
+
+    @property
+    def blocked(self) -> bool:
+        return not self.outcome.allowed
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "kind": self.kind.value,
+            "verdict": self.outcome.verdict,
+            "reason": self.outcome.reason.value if self.outcome.reason else None,
+            "firefox_reason": self.outcome.firefox_reason.value if self.outcome.firefox_reason else None,
+            "message": self.outcome.message,
+            "credentials": self.credentials.value,
+            "if_credentials": self.if_credentials.as_dict() if self.if_credentials else None,
+            "preflight_id": None,
+            "request_ids": [],
+            "unreadable_headers": list(self.unreadable_headers),
+            "warnings": list(self.warnings),
+            "rule": None,
+            "upstream": None,
+            "origin": self.origin,
+            "note": self.note,
+        }
+        if self.preflight is not None:
+            d["requested_method"] = self.preflight.method
+            d["requested_headers"] = list(self.preflight.headers)
+            d["max_age"] = {
+                "chromium": self.preflight.max_age_chromium,
+                "firefox": self.preflight.max_age_firefox,
+            }
+        return d
+
+
+# --------------------------------------------------------------------------------------------------
+# Classification: is this CORS at all? ([F] main fetch; [FM] Sec-Fetch-*; cors-reference §1)
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    kind: Kind
+    note: str
+
+
+def _first(headers: HeaderLines, name: str) -> str | None:
+    values = headers.get_all(name)
+    return values[0].strip() if values else None
+
+
+def classify(request: Request) -> Classification:
+    """Decide whether a request carrying `Origin` is a preflight, a CORS request, or not CORS at all.
+
+    Sec-Fetch-Mode is used when present but never required: plain-http targets don't get it.
+    """
+    h = request.headers
+    origin = request.origin_header or ""
+    upgrade = (_first(h, "upgrade") or "").lower()
+    if upgrade == "websocket":
+        return Classification(Kind.NOT_CORS, "WebSocket handshake: browsers do not apply CORS to WebSockets")
+    mode = (_first(h, "sec-fetch-mode") or "").lower()
+    if request.method == "OPTIONS" and h.get_all("access-control-request-method"):
+        # [F] CORS-preflight fetch: OPTIONS + Origin + Access-Control-Request-Method (a forbidden header
+        # name, so no page can send it itself).
+        return Classification(Kind.PREFLIGHT, "CORS preflight")
+    if mode in ("navigate", "nested-navigate"):
+        return Classification(Kind.NOT_CORS, "navigation (e.g. a form submission): CORS does not apply")
+    if mode == "websocket":
+        return Classification(Kind.NOT_CORS, "WebSocket handshake: browsers do not apply CORS to WebSockets")
+    if mode == "no-cors":
+        return Classification(Kind.NOT_CORS, "no-cors request: the page gets an opaque response, never a CORS error")
+    target = fetchspec.serialize_origin(request.scheme, request.host, request.port)
+    if fetchspec.normalize_origin(origin) == target:
+        return Classification(Kind.SAME_ORIGIN, "same-origin request: CORS does not apply")
+    if mode == "same-origin":
+        return Classification(Kind.NOT_CORS, "same-origin mode request: the browser refuses it before sending")
+    if mode == "cors":
+        return Classification(Kind.ACTUAL, "cross-origin CORS request")
+    if request.scheme not in ("http", "https"):
+        return Classification(Kind.NOT_CORS, f"{request.scheme}: request: not subject to CORS")
+    # No Fetch Metadata (plain-http targets): GET/HEAD with Origin is a CORS request (no-cors GETs carry no
+    # Origin); a non-GET could be a form navigation, which announces itself like a page load does.
+    if request.method not in ("GET", "HEAD"):
+        dest = (_first(h, "sec-fetch-dest") or "").lower()
+        accept = (_first(h, "accept") or "").lower()
+        if dest in ("document", "iframe", "frame") or (
+            h.get_all("upgrade-insecure-requests") and accept.startswith("text/html")
+        ):
+            return Classification(Kind.NOT_CORS, "navigation (e.g. a form submission): CORS does not apply")
+    return Classification(Kind.ACTUAL, "cross-origin CORS request")
+
+
+# --------------------------------------------------------------------------------------------------
+# [F] CORS check, as Chromium's cors::CheckAccess and Firefox's CheckRequestApproved apply it.
+
+
+def _access_chromium(
+    acao_lines: list[str], acac_lines: list[str], origin: str, include: bool
+) -> tuple[Reason | None, str]:
+    """Chromium `CheckAccess` on the comma-joined Allow-Origin value. Returns (reason, failed value)."""
+    if not acao_lines:
+        return Reason.MissingAllowOriginHeader, ""
+    acao = ", ".join(v.strip(" \t") for v in acao_lines)
+    if acao == "*":
+        # [F] CORS check step 3: "*" only for a request whose credentials mode is not "include".
+        return (Reason.WildcardOriginNotAllowed, "*") if include else (None, "")
+    if acao != origin:
+        # [F] step 4: byte-for-byte equality with the serialized request origin.
+        if " " in acao or "," in acao:
+            return Reason.MultipleAllowOriginValues, acao
+        if acao != "null" and not fetchspec.is_valid_url(acao):
+            return Reason.InvalidAllowOriginValue, acao
+        return Reason.AllowOriginMismatch, acao
+    if include:
+        # [F] step 6: Access-Control-Allow-Credentials must be exactly `true`.
+        acac = ", ".join(v.strip(" \t") for v in acac_lines)
+        if acac != "true":
+            return Reason.InvalidAllowCredentials, acac
+    return None, ""
+
+
+def _access_firefox(acao_lines: list[str], acac_lines: list[str], origin: str, include: bool) -> FirefoxReason | None:
+    """Firefox `nsCORSListenerProxy::CheckRequestApproved`: it counts header lines, not values."""
+    if len(acao_lines) > 1:
+        return FirefoxReason.CORSMultipleAllowOriginNotAllowed
+    if not acao_lines:
+        return FirefoxReason.CORSMissingAllowOrigin
+    acao = acao_lines[0].strip(" \t")
+    if acao == "*":
+        return FirefoxReason.CORSNotSupportingCredentials if include else None
+    if acao != origin:
+        return FirefoxReason.CORSAllowOriginNotMatchingOrigin
+    if include and [v.strip(" \t") for v in acac_lines] != ["true"]:
+        return FirefoxReason.CORSMissingAllowCredentials
+    return None
+
+
+def _fix_for_access(reason: Reason, origin: str, value: str, include: bool, preflight: bool) -> str:
+    where = "the OPTIONS preflight response" if preflight else "the response"
+    exact = f"'Access-Control-Allow-Origin: {origin}'"
+    if origin == "null":
+        exact = "'Access-Control-Allow-Origin: *'" + (
+            "" if not include else " (credentialed requests from origin 'null' need 'null', which is unsafe)"
+        )
+        exact += " (this request's Origin is 'null', as after a cross-origin redirect)"
+    creds = " and 'Access-Control-Allow-Credentials: true'" if include else ""
+    base = PREFLIGHT_VARIANT_INV.get(reason, reason)
+    if base is Reason.MissingAllowOriginHeader:
+        return f"add {exact}{creds} to {where}" + (" (including error responses)" if not preflight else "")
+    if base is Reason.WildcardOriginNotAllowed:
+        return (
+            f"credentialed requests need the exact origin: {exact} with 'Access-Control-Allow-Credentials: true' "
+            "and 'Vary: Origin', not '*'"
+        )
+    if base is Reason.MultipleAllowOriginValues:
+        return (
+            f"send a single Access-Control-Allow-Origin line with one value, {exact}; the value "
+            f"{value!r} looks like two layers (app and proxy) each adding the header"
+        )
+    if base is Reason.InvalidAllowOriginValue:
+        return f"Access-Control-Allow-Origin must be a whole origin (scheme://host[:port]): {exact}"
+    if base is Reason.AllowOriginMismatch:
+        return f"send {exact} (compared byte for byte: no trailing '/', lowercase, no default port){creds}"
+    if base is Reason.InvalidAllowCredentials:
+        return f"send 'Access-Control-Allow-Credentials: true' (exactly, lowercase) with {exact}"
+    return ""
+
+
+PREFLIGHT_VARIANT_INV: dict[Reason, Reason] = {v: k for k, v in PREFLIGHT_VARIANT.items()}
+
+
+def _blocked(reason: Reason, firefox: FirefoxReason | None, value: str, fix: str) -> Outcome:
+    return Outcome(False, reason, firefox, f"{chromium_text(reason, value)} Fix: {fix}.")
+
+
+# --------------------------------------------------------------------------------------------------
+# Judging an actual (non-preflight) CORS response, including redirect responses ([F] HTTP-redirect fetch).
+
+
+def _judge_actual(request: Request, response: Response, origin: str, include: bool) -> Outcome:
+    h = response.headers
+    acao = h.get_all("access-control-allow-origin")
+    acac = h.get_all("access-control-allow-credentials")
+    reason, value = _access_chromium(acao, acac, origin, include)
+    firefox = _access_firefox(acao, acac, origin, include)
+    if reason is not None:
+        return _blocked(reason, firefox, value, _fix_for_access(reason, origin, value, include, preflight=False))
+    location = _first(h, "location") if response.status in REDIRECT_STATUSES else None
+    if location is not None and _has_userinfo(location):
+        # [F] HTTP-redirect fetch step 8: no credentials in a CORS redirect's URL.
+        return _blocked(
+            Reason.RedirectContainsCredentials,
+            firefox,
+            redact_url(location),
+            "redirect to a Location without 'user:password@'",
+        )
+    if firefox is not None:  # Firefox-only failure: not seen in practice, but say so rather than hide it.
+        return Outcome(True, None, firefox, f"Chromium allows this; Firefox blocks it ({firefox.value}).")
+    if location is not None:
+        return Outcome(
+            True,
+            message=f"redirect allowed by the CORS check; the browser follows it to {redact_url(location)}",
+        )
+    what = "'*' (any origin)" if acao and acao[0].strip() == "*" else f"{origin!r}"
+    cred = " with credentials" if include else ""
+    return Outcome(
+        True,
+        message=f"allowed{cred}: Access-Control-Allow-Origin matches {what}; HTTP {response.status} reaches the page",
+    )
+
+
+def _has_userinfo(location: str) -> bool:
+    _, sep, rest = location.partition("://")
+    if not sep:
+        return False
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return "@" in authority
+
+
+def _unreadable(response: Response, include: bool) -> tuple[str, ...]:
+    """[F] CORS-filtered response: names outside the safelist and Access-Control-Expose-Headers."""
+    exposed = set(fetchspec.split_names(response.headers.get_all("access-control-expose-headers")))
+    star = not include and "*" in exposed
+    seen: set[str] = set()
+    hidden: list[str] = []
+    for name, _ in response.headers.items(multi=True):
+        low = name.lower()
+        if low in seen:
+            continue
+        seen.add(low)
+        if low in fetchspec.FORBIDDEN_RESPONSE_HEADERS:
+            hidden.append(name)
+        elif low in fetchspec.SAFELISTED_RESPONSE_HEADERS or low in exposed or star:
+            continue
+        else:
+            hidden.append(name)
+    return tuple(hidden)
+
+
+def _vary_warning(response: Response, origin: str) -> str | None:
+    acao = response.headers.get_all("access-control-allow-origin")
+    if len(acao) != 1 or acao[0].strip() in ("*", "null") or acao[0].strip() != origin:
+        return None
+    vary = fetchspec.split_names(response.headers.get_all("vary"))
+    if "origin" in vary or "*" in vary:
+        return None
+    return (
+        f"Access-Control-Allow-Origin names this request's origin ({origin}) but the response has no "
+        "'Vary: Origin': if the server picks the value per request (reflection or an allow-list), caches may "
+        "serve it to other origins. Add 'Vary: Origin'."
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# [F] CORS-preflight fetch, in Chromium's order (PreflightController + PreflightResult).
+
+
+def _judge_preflight(request: Request, response: Response, origin: str, include: bool) -> tuple[Outcome, list[str]]:
+    h = response.headers
+    warnings: list[str] = []
+    status = response.status
+    location = _first(h, "location")
+    if status in REDIRECT_STATUSES and location is not None:
+        # A preflight is fetched with redirect mode "error": any redirect fails it, before any other check.
+        return (
+            _blocked(
+                Reason.PreflightDisallowedRedirect,
+                FirefoxReason.CORSExternalRedirectNotAllowed,
+                "",
+                f"answer the OPTIONS preflight itself with 2xx and CORS headers instead of redirecting to "
+                f"{redact_url(location)} (or let the page call the final URL directly)",
+            ),
+            warnings,
+        )
+    acao = h.get_all("access-control-allow-origin")
+    acac = h.get_all("access-control-allow-credentials")
+    # Step 7: the CORS check (with the actual request's credentials mode) comes before the status check.
+    reason, value = _access_chromium(acao, acac, origin, include)
+    firefox = _access_firefox(acao, acac, origin, include)
+    if reason is not None:
+        pre = PREFLIGHT_VARIANT[reason]
+        fix = _fix_for_access(reason, origin, value, include, preflight=True)
+        if not 200 <= status < 300:
+            fix += f", and answer it with a 2xx status (got {status})"
+        return _blocked(pre, firefox, value, fix), warnings
+    if not 200 <= status < 300:
+        return (
+            _blocked(
+                Reason.PreflightInvalidStatus,
+                firefox or FirefoxReason.CORSPreflightDidNotSucceed,
+                "",
+                f"answer the OPTIONS preflight with a 2xx status (got {status}), e.g. 204 No Content",
+            ),
+            warnings,
+        )
+    method = _first(request.headers, "access-control-request-method") or ""
+    requested = fetchspec.split_names(request.headers.get_all("access-control-request-headers"))
+
+    firefox_result = _firefox_preflight_lists(h, method, requested, include)
+
+    # Step 1 of "CORS-preflight fetch" on success: parse both lists; a parse failure is a network error.
+    try:
+        methods = fetchspec.parse_list(h.get_all("access-control-allow-methods"))
+    except fetchspec.ListParseError as e:
+        return (
+            _blocked(
+                Reason.InvalidAllowMethodsPreflightResponse,
+                firefox_result,
+                "",
+                f"Access-Control-Allow-Methods must be a comma-separated list of method names; "
+                f"{e.element!r} is not one",
+            ),
+            warnings,
+        )
+    try:
+        header_names = fetchspec.parse_list(h.get_all("access-control-allow-headers"))
+    except fetchspec.ListParseError as e:
+        return (
+            _blocked(
+                Reason.InvalidAllowHeadersPreflightResponse,
+                firefox_result,
+                "",
+                f"Access-Control-Allow-Headers must be a comma-separated list of header names; "
+                f"{e.element!r} is not one",
+            ),
+            warnings,
+        )
+    # Step 3: methods are compared case-sensitively; "*" is a literal under credentials "include".
+    if not (method in fetchspec.SAFELISTED_METHODS or method in methods or (not include and "*" in methods)):
+        fix = f"add {method} to 'Access-Control-Allow-Methods'"
+        near = [m for m in methods if m.upper() == method.upper()]
+        if near:
+            fix += f" (it lists {near[0]!r}; method names are compared case-sensitively)"
+        elif include and "*" in methods:
+            fix += " ('*' is a literal name, not a wildcard, for credentialed requests)"
+        return _blocked(Reason.MethodDisallowedByPreflightResponse, firefox_result, method, fix), warnings
+    # Step 5: every CORS-unsafe request-header name must be listed (case-insensitively), or "*" when the
+    # request is not credentialed.
+    allowed = {n.lower() for n in header_names}
+    star = not include and "*" in allowed
+    for name in requested:
+        if name in allowed:
+            continue
+        if star:
+            if name == "authorization":
+                # Spec step 4: "*" never covers Authorization; measured Chromium 156 / Firefox 153 allow it.
+                warnings.append(
+                    "Authorization is covered only by 'Access-Control-Allow-Headers: *': Chromium 156 and "
+                    "Firefox allow it today, but the Fetch standard (and future browsers) block it. List "
+                    "'Authorization' explicitly."
+                )
+            continue
+        fix = f"add {name} to 'Access-Control-Allow-Headers'"
+        if include and "*" in allowed:
+            fix += " ('*' is a literal name, not a wildcard, for credentialed requests)"
+        return _blocked(Reason.HeaderDisallowedByPreflightResponse, firefox_result, name, fix), warnings
+    cred = " with credentials" if include else ""
+    return (
+        Outcome(
+            True,
+            None,
+            firefox_result,
+            f"preflight passed{cred}: the browser may now send {method} {request.path}"
+            + (f" with {', '.join(requested)}" if requested else ""),
+        ),
+        warnings,
+    )
+
+
+def _firefox_preflight_lists(h: HeaderLines, method: str, requested: list[str], include: bool) -> FirefoxReason | None:
+    """Firefox `CheckPreflightRequestApproved`: methods parsed and checked, then headers."""
+    found = method in fetchspec.SAFELISTED_METHODS
+    for line in h.get_all("access-control-allow-methods"):
+        for raw in line.split(","):
+            m = raw.strip(" \t")
+            if not m:
+                continue
+            if not fetchspec._TOKEN.fullmatch(m):
+                return FirefoxReason.CORSInvalidAllowMethod
+            found = found or m == method or (m == "*" and not include)
+    if not found:
+        return FirefoxReason.CORSMethodNotFound
+    allowed: set[str] = set()
+    for line in h.get_all("access-control-allow-headers"):
+        for raw in line.split(","):
+            name = raw.strip(" \t")
+            if not name:
+                continue
+            if not fetchspec._TOKEN.fullmatch(name):
+                return FirefoxReason.CORSInvalidAllowHeader
+            allowed.add(name.lower())
+    wildcard = not include and "*" in allowed
+    for name in requested:
+        if name not in allowed and not wildcard:
+            return FirefoxReason.CORSMissingAllowHeaderFromPreflight
+    return None
+
+
+def _preflight_facts(request: Request, response: Response) -> PreflightFacts:
+    h = response.headers
+    max_age = _first(h, "access-control-max-age")
+    chromium, _ = fetchspec.parse_max_age_chromium(max_age)
+    firefox, _ = fetchspec.parse_max_age_firefox(max_age)
+    try:
+        methods = frozenset(fetchspec.parse_list(h.get_all("access-control-allow-methods")))
+        headers = frozenset(n.lower() for n in fetchspec.parse_list(h.get_all("access-control-allow-headers")))
+    except fetchspec.ListParseError:
+        methods = headers = frozenset()
+    return PreflightFacts(
+        method=_first(request.headers, "access-control-request-method") or "",
+        headers=tuple(fetchspec.split_names(request.headers.get_all("access-control-request-headers"))),
+        allowed_methods=methods,
+        allowed_headers=headers,
+        max_age_chromium=chromium,
+        max_age_firefox=firefox,
+    )
+
+
+def _max_age_warnings(response: Response) -> list[str]:
+    value = _first(response.headers, "access-control-max-age")
+    if value is None:
+        return []
+    _, chromium_capped = fetchspec.parse_max_age_chromium(value)
+    _, firefox_capped = fetchspec.parse_max_age_firefox(value)
+    if firefox_capped:
+        return [
+            f"Access-Control-Max-Age {value} is above every browser's cap: Chromium caches preflights for at "
+            f"most {CHROMIUM_MAX_AGE_CAP} s, Firefox {FIREFOX_MAX_AGE_CAP} s"
+        ]
+    if chromium_capped:
+        return [
+            f"Access-Control-Max-Age {value} is above Chromium's cap: it caches preflights for at most "
+            f"{CHROMIUM_MAX_AGE_CAP} s (Firefox: {FIREFOX_MAX_AGE_CAP} s)"
+        ]
+    return []
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _same(a: Outcome, b: Outcome) -> bool:
+    return a.allowed == b.allowed and a.reason == b.reason and a.firefox_reason == b.firefox_reason
+
+
+def evaluate(request: Request, response: Response, classification: Classification | None = None) -> Verdict:
+    """Judge `response` to `request` as Chromium and Firefox would.
+
+    The request must carry an `Origin` header. Credentials mode is not on the wire: a `Cookie` proves
+    "include"; otherwise the verdict is for a non-credentialed request and `if_credentials` says what changes
+    under `credentials: 'include'`.
+    """
+    origin = request.origin_header or ""
+    c = classification or classify(request)
+    if c.kind in (Kind.SAME_ORIGIN, Kind.NOT_CORS):
+        return Verdict(c.kind, origin, Outcome(True, message=c.note), Credentials.UNKNOWN, note=c.note)
+
+    if c.kind is Kind.PREFLIGHT:
+        # Preflights never carry credentials; the actual request's mode decides, and it is not known yet.
+        plain, warnings = _judge_preflight(request, response, origin, include=False)
+        creds, _ = _judge_preflight(request, response, origin, include=True)
+        facts = _preflight_facts(request, response)
+        warnings += _max_age_warnings(response)
+        if not plain.allowed:
+            plain = Outcome(
+                False,
+                plain.reason,
+                plain.firefox_reason,
+                plain.message + f" The browser did not send the {facts.method} request.",
+            )
+        return Verdict(
+            Kind.PREFLIGHT,
+            origin,
+            plain,
+            Credentials.UNKNOWN,
+            if_credentials=None if _same(plain, creds) else creds,
+            warnings=tuple(warnings),
+            note=c.note,
+            preflight=facts,
+        )
+
+    include = bool(request.headers.get_all("cookie"))
+    credentials = Credentials.INCLUDE if include else Credentials.UNKNOWN
+    outcome = _judge_actual(request, response, origin, include)
+    if_credentials = None
+    if not include:
+        with_creds = _judge_actual(request, response, origin, include=True)
+        if not _same(outcome, with_creds):
+            if_credentials = with_creds
+    actual_warnings: list[str] = []
+    vary = _vary_warning(response, origin)
+    if vary:
+        actual_warnings.append(vary)
+    location = _first(response.headers, "location") if response.status in REDIRECT_STATUSES else None
+    if outcome.allowed and location is None:
+        unreadable = _unreadable(response, include)
+    elif outcome.allowed:
+        unreadable = ()
+    else:
+        unreadable = tuple(dict.fromkeys(name for name, _ in response.headers.items(multi=True)))
+    unsafe = tuple(fetchspec.cors_unsafe_header_names(request.headers.items(multi=True)))
+    return Verdict(
+        Kind.ACTUAL,
+        origin,
+        outcome,
+        credentials,
+        if_credentials=if_credentials,
+        unreadable_headers=unreadable,
+        warnings=tuple(actual_warnings),
+        note=c.note,
+        unsafe_headers=unsafe,
+        redirect_location=location,
+    )
+
+
+def needs_preflight(method: str, unsafe_headers: Sequence[str]) -> bool:
+    """[F] main fetch: a CORS request needs a preflight for a non-safelisted method or unsafe headers."""
+    return method not in fetchspec.SAFELISTED_METHODS or bool(unsafe_headers)

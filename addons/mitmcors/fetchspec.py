@@ -1,0 +1,242 @@
+"""Small pieces of the Fetch standard, implemented once and tested on their own.
+
+Nothing here knows about mitmproxy: values in, values out. Section names refer to
+https://fetch.spec.whatwg.org/ ([F] in shared/docs/cors-reference.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+
+DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+# [F] "CORS-safelisted method".
+SAFELISTED_METHODS: Final = frozenset({"GET", "HEAD", "POST"})
+
+# [F] "CORS-safelisted response-header name" (Chromium also counts Content-Length, §7.9).
+SAFELISTED_RESPONSE_HEADERS: Final = frozenset(
+    {
+        "cache-control",
+        "content-language",
+        "content-length",
+        "content-type",
+        "expires",
+        "last-modified",
+        "pragma",
+    }
+)
+# [F] "forbidden response-header name": never readable, whatever Expose-Headers says.
+FORBIDDEN_RESPONSE_HEADERS: Final = frozenset({"set-cookie", "set-cookie2"})
+
+# [F] "forbidden request-header": set by the browser, never by the page, so never a reason to preflight.
+FORBIDDEN_REQUEST_HEADERS: Final = frozenset(
+    {
+        "accept-charset",
+        "accept-encoding",
+        "access-control-request-headers",
+        "access-control-request-method",
+        "connection",
+        "content-length",
+        "cookie",
+        "cookie2",
+        "date",
+        "dnt",
+        "expect",
+        "host",
+        "keep-alive",
+        "origin",
+        "referer",
+        "set-cookie",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "via",
+        # Chromium still forbids User-Agent ([Net], crbug 571722) and adds these itself:
+        "user-agent",
+        "priority",
+        "x-client-data",
+        "upgrade-insecure-requests",
+        "purpose",
+    }
+)
+_FORBIDDEN_PREFIXES: Final = ("proxy-", "sec-")
+
+# Chromium's own safelisted client-hint style headers ([CrC] IsCorsSafelistedHeader).
+_CHROMIUM_SAFELISTED: Final = frozenset(
+    {"device-memory", "dpr", "width", "viewport-width", "rtt", "downlink", "ect", "intervention", "save-data"}
+)
+
+# RFC 9110 token: 1*tchar.
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CORS_UNSAFE_BYTES: Final = frozenset('"():<>?@[\\]{}\x7f') | frozenset(chr(c) for c in range(0x20) if c != 0x09)
+_LANGUAGE_OK: Final = re.compile(r"[0-9A-Za-z *,\-.;=]*")
+_SAFE_CONTENT_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
+_RANGE: Final = re.compile(r"bytes=(\d+)-(\d*)")
+_MIME_TYPE: Final = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)/([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]*(;.*)?", re.S)
+
+
+class ListParseError(ValueError):
+    """A `#method` / `#field-name` list element that is not a token."""
+
+    def __init__(self, element: str) -> None:
+        super().__init__(f"{element!r} is not an HTTP token")
+        self.element = element
+
+
+def serialize_origin(scheme: str, host: str, port: int) -> str:
+    """[HTML] ASCII serialization of a tuple origin: default ports dropped, IPv6 bracketed, lowercase."""
+    scheme = scheme.lower()
+    host = host.lower()
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    if DEFAULT_PORTS.get(scheme) == port:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def normalize_origin(value: str) -> str | None:
+    """Parse an `Origin` header value into its serialization; None when it is not a tuple origin.
+
+    `null` (opaque origins, redirect-tainted requests) returns None: it is never same-origin with anything.
+    """
+    value = value.strip()
+    scheme, sep, rest = value.partition("://")
+    if not sep or not rest or "/" in rest:
+        return None
+    scheme = scheme.lower()
+    host, port = rest, DEFAULT_PORTS.get(scheme)
+    if rest.startswith("["):
+        end = rest.find("]")
+        if end < 0:
+            return None
+        host, tail = rest[1:end], rest[end + 1 :]
+        if tail:
+            if not tail.startswith(":") or not tail[1:].isdigit():
+                return None
+            port = int(tail[1:])
+    elif ":" in rest:
+        host, _, p = rest.rpartition(":")
+        if not p.isdigit():
+            return None
+        port = int(p)
+    if port is None or not host:
+        return None
+    return serialize_origin(scheme, host, port)
+
+
+def is_valid_url(value: str) -> bool:
+    """Roughly GURL::is_valid for an Access-Control-Allow-Origin value: `scheme://host...`."""
+    scheme, sep, rest = value.partition("://")
+    if sep:
+        return bool(scheme) and scheme[0].isalpha() and bool(rest.split("/", 1)[0])
+    # scheme:opaque forms such as "data:," or "mailto:x" parse as URLs too.
+    head, colon, _ = value.partition(":")
+    return bool(colon) and bool(head) and head[0].isalpha() and all(c.isalnum() or c in "+-." for c in head)
+
+
+def parse_list(value_lines: Iterable[str]) -> list[str]:
+    """Parse a `#token` list header ([F] Allow-Methods / Allow-Headers); empty elements are skipped.
+
+    Raises:
+        ListParseError: an element is not a token (contains a space, `/`, quotes, ...).
+    """
+    items: list[str] = []
+    for line in value_lines:
+        for raw in line.split(","):
+            element = raw.strip(" \t")
+            if not element:
+                continue
+            if not _TOKEN.fullmatch(element):
+                raise ListParseError(element)
+            items.append(element)
+    return items
+
+
+def split_names(value_lines: Iterable[str]) -> list[str]:
+    """Lenient comma-list split (Expose-Headers, Vary, Access-Control-Request-Headers), lowercased."""
+    return [e.strip(" \t").lower() for line in value_lines for e in line.split(",") if e.strip(" \t")]
+
+
+def is_safelisted_request_header(name: str, value: str) -> bool:
+    """[F] CORS-safelisted request-header (name lowercased), with Chromium's extra client hints."""
+    if len(value.encode("utf-8", "surrogateescape")) > 128:
+        return False
+    if name == "accept":
+        return not any(c in _CORS_UNSAFE_BYTES for c in value)
+    if name in ("accept-language", "content-language"):
+        return _LANGUAGE_OK.fullmatch(value) is not None
+    if name == "content-type":
+        if any(c in _CORS_UNSAFE_BYTES for c in value):
+            return False
+        m = _MIME_TYPE.fullmatch(value.strip(" \t\r\n"))
+        return m is not None and f"{m[1]}/{m[2]}".lower() in _SAFE_CONTENT_TYPES
+    if name == "range":
+        r = _RANGE.fullmatch(value)
+        return r is not None and (not r[2] or int(r[1]) <= int(r[2]))
+    return name in _CHROMIUM_SAFELISTED
+
+
+def is_forbidden_request_header(name: str) -> bool:
+    """[F] forbidden request-header name (lowercased), plus the headers Chromium adds itself."""
+    return name in FORBIDDEN_REQUEST_HEADERS or name.startswith(_FORBIDDEN_PREFIXES)
+
+
+def cors_unsafe_header_names(headers: Iterable[tuple[str, str]]) -> list[str]:
+    """[F] CORS-unsafe request-header names of a request seen on the wire: sorted, lowercased, unique.
+
+    Headers the browser adds itself (forbidden names, `sec-*`, `proxy-*`) are skipped, as Chromium's
+    CorsUnsafeNotForbiddenRequestHeaderNames does; so is the `no-cache` pair Chromium's network stack adds
+    for `cache: 'no-store'`/reloads. When the safelisted values together exceed 1024 bytes, they all count.
+    """
+    unsafe: set[str] = set()
+    safelisted: list[str] = []
+    total = 0
+    for raw_name, value in headers:
+        name = raw_name.lower()
+        if is_forbidden_request_header(name):
+            continue
+        if name in ("cache-control", "pragma") and value.strip().lower() == "no-cache":
+            continue
+        if is_safelisted_request_header(name, value):
+            safelisted.append(name)
+            total += len(value)
+        else:
+            unsafe.add(name)
+    if total > 1024:
+        unsafe.update(safelisted)
+    return sorted(unsafe)
+
+
+def parse_max_age_chromium(value: str | None) -> tuple[int, bool]:
+    """Chromium's preflight cache lifetime ([CrP]): absent/non-integer → 5 s, negative → 0, cap 7200 s.
+
+    Returns (seconds, capped).
+    """
+    if value is None:
+        return 5, False
+    v = value.strip()
+    digits = v[1:] if v.startswith("-") else v
+    if not digits.isdigit():
+        return 5, False
+    seconds = int(v)
+    if seconds < 0:
+        return 0, False
+    if seconds > 7200:
+        return 7200, True
+    return seconds, False
+
+
+def parse_max_age_firefox(value: str | None) -> tuple[int, bool]:
+    """Firefox's lifetime ([FxC]): absent → 5 s, any non-digit → not cached, cap 86400 s."""
+    if value is None:
+        return 5, False
+    v = value.strip()
+    if not v.isdigit():
+        return 0, False
+    seconds = int(v)
+    if seconds > 86400:
+        return 86400, True
+    return seconds, False

@@ -1,0 +1,134 @@
+"""Links between flows: which preflight let a request through, and which redirect led to it.
+
+Pure bookkeeping with bounded memory (LRU dictionaries), driven by flow timestamps rather than the wall
+clock, so a capture read back with `mitmdump -nr` links the same way as live traffic.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from mitmcors.evaluator import PreflightFacts
+
+# How long after its preflight the browser sends the request it announced, at the latest.
+PENDING_WINDOW = 30.0
+# A redirect and the request that follows it.
+REDIRECT_WINDOW = 30.0
+# Slack for clocks: flow timestamps are taken by the proxy, not by the browser's cache.
+CACHE_SLACK = 1.0
+
+
+@dataclass(slots=True)
+class PreflightEntry:
+    """One answered preflight, as the browser's preflight cache would remember it."""
+
+    flow_id: str
+    origin: str
+    url: str
+    facts: PreflightFacts
+    passed: bool
+    time: float
+    annotation: dict[str, Any]  # the preflight flow's metadata["cors"], updated in place when linked
+    flow: Any = None  # the preflight flow itself, so the UI can be told it changed
+    request_ids: list[str] = field(default_factory=list)
+    consumed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PreflightLink:
+    entry: PreflightEntry
+    cached: bool
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LRU(OrderedDict[K, V], Generic[K, V]):
+    """An OrderedDict that forgets its oldest keys beyond `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key: K, value: V) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
+class PreflightTracker:
+    """Remembers recent preflights per (origin, URL) and finds the one that covered a request."""
+
+    def __init__(self, max_urls: int = 2048, per_url: int = 4) -> None:
+        self._entries: LRU[tuple[str, str], list[PreflightEntry]] = LRU(max_urls)
+        self._per_url = per_url
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._entries.values())
+
+    def add(self, entry: PreflightEntry) -> None:
+        key = (entry.origin, entry.url)
+        entries = self._entries.get(key, [])
+        entries.append(entry)
+        del entries[: -self._per_url]
+        self._entries.put(key, entries)
+
+    def find(
+        self, origin: str, url: str, method: str, unsafe_headers: tuple[str, ...], include: bool, now: float
+    ) -> PreflightLink | None:
+        """The preflight that let this request through: the one just sent for it, else a cached one.
+
+        A request that needed no preflight is only linked to a preflight sent for it (a forced preflight,
+        e.g. an XHR upload with progress listeners), never to a cached one.
+        """
+        entries = self._entries.get((origin, url))
+        if not entries:
+            return None
+        for entry in reversed(entries):
+            if not entry.consumed and entry.facts.method == method and 0 <= now - entry.time <= PENDING_WINDOW:
+                entry.consumed = True
+                return PreflightLink(entry, cached=False)
+        if method in ("GET", "HEAD", "POST") and not unsafe_headers:
+            return None
+        for entry in reversed(entries):
+            age = now - entry.time
+            if (
+                entry.passed
+                and -CACHE_SLACK <= age <= entry.facts.cache_seconds + CACHE_SLACK
+                and entry.facts.cache_seconds > 0
+                and entry.facts.covers(method, unsafe_headers, include)
+            ):
+                return PreflightLink(entry, cached=True)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectHop:
+    flow_id: str
+    from_url: str
+    origin: str
+    time: float
+
+
+class RedirectTracker:
+    """Remembers CORS redirects so the request that follows (often with `Origin: null`) is explained."""
+
+    def __init__(self, limit: int = 2048) -> None:
+        self._hops: LRU[str, RedirectHop] = LRU(limit)
+
+    def __len__(self) -> int:
+        return len(self._hops)
+
+    def add(self, location: str, hop: RedirectHop) -> None:
+        self._hops.put(location, hop)
+
+    def find(self, url: str, now: float) -> RedirectHop | None:
+        hop = self._hops.get(url)
+        if hop is None or not 0 <= now - hop.time <= REDIRECT_WINDOW:
+            return None
+        del self._hops[url]
+        return hop
