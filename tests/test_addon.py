@@ -1,0 +1,250 @@
+"""The mitmproxy glue: annotations, links, markers, logs and the report, with mitmproxy's test doubles."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mitmproxy import http
+from mitmproxy.test import taddons, tflow, tutils
+
+from mitmcors.addon import BLOCKED_MARKER, CorsAddon
+
+APP = "http://app.localhost:5173"
+
+
+def make_flow(
+    method: str = "GET",
+    req_headers: dict[str, str] | None = None,
+    status: int = 200,
+    resp_headers: list[tuple[str, str]] | None = None,
+    path: str = "/v1/items",
+    t: float = 1000.0,
+) -> http.HTTPFlow:
+    f = tflow.tflow(resp=True)
+    f.request = tutils.treq(method=method.encode(), host="api.localhost", port=8000, path=path.encode())
+    f.request.headers.clear()
+    f.request.headers["Host"] = "api.localhost:8000"
+    for k, v in (req_headers or {"Origin": APP, "Sec-Fetch-Mode": "cors"}).items():
+        f.request.headers[k] = v
+    f.request.timestamp_start = t
+    f.response = tutils.tresp(status_code=status)
+    f.response.headers.clear()
+    for k, v in resp_headers or []:
+        f.response.headers.add(k, v)
+    f.response.timestamp_end = t + 0.01
+    return f
+
+
+def run(addon: CorsAddon, f: http.HTTPFlow) -> dict[str, object]:
+    addon.request(f)
+    addon.response(f)
+    return f.metadata["cors"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def addon() -> Iterator[CorsAddon]:
+    a = CorsAddon()
+    with taddons.context(a):
+        yield a
+
+
+def test_blocked_flow_is_annotated_commented_and_marked(addon: CorsAddon) -> None:
+    """A blocked CORS flow gets metadata, the one-line message as comment, and the blocked marker."""
+    f = make_flow()
+    meta = run(addon, f)
+    assert meta["verdict"] == "blocked"
+    assert meta["reason"] == "MissingAllowOriginHeader"
+    assert f.comment == meta["message"]
+    assert f.marked == BLOCKED_MARKER
+
+
+def test_allowed_flow_is_not_marked(addon: CorsAddon) -> None:
+    """An allowed flow carries its verdict but no marker."""
+    f = make_flow(resp_headers=[("Access-Control-Allow-Origin", "*")])
+    assert run(addon, f)["verdict"] == "allowed"
+    assert f.marked == ""
+
+
+def test_flow_without_origin_is_left_alone(addon: CorsAddon) -> None:
+    """No Origin header: no annotation, no comment."""
+    f = make_flow(req_headers={"Accept": "*/*"})
+    addon.request(f)
+    addon.response(f)
+    assert "cors" not in f.metadata
+    assert f.comment == ""
+
+
+def test_user_comment_is_kept(addon: CorsAddon) -> None:
+    """A comment the user wrote is not overwritten."""
+    f = make_flow()
+    f.comment = "my note"
+    run(addon, f)
+    assert f.comment == "my note"
+
+
+def test_same_origin_flow_is_annotated_but_not_commented(addon: CorsAddon) -> None:
+    """Same-origin flows are labelled, never blocked, and get no comment."""
+    f = make_flow(req_headers={"Origin": "http://api.localhost:8000", "Sec-Fetch-Mode": "cors"})
+    meta = run(addon, f)
+    assert (meta["kind"], meta["verdict"]) == ("same-origin", "allowed")
+    assert f.comment == ""
+
+
+def test_metadata_is_json_serialisable(addon: CorsAddon) -> None:
+    """flow.metadata['cors'] round-trips through JSON."""
+    meta = run(addon, make_flow(resp_headers=[("Access-Control-Allow-Origin", APP)]))
+    assert json.loads(json.dumps(meta)) == meta
+
+
+PREFLIGHT_HEADERS = {"Origin": APP, "Access-Control-Request-Method": "PUT", "Sec-Fetch-Mode": "cors"}
+PREFLIGHT_OK = [
+    ("Access-Control-Allow-Origin", APP),
+    ("Access-Control-Allow-Methods", "PUT"),
+    ("Access-Control-Max-Age", "60"),
+]
+PUT_HEADERS = {"Origin": APP, "Sec-Fetch-Mode": "cors"}
+PUT_OK = [("Access-Control-Allow-Origin", APP)]
+
+
+def test_preflight_and_request_point_at_each_other(addon: CorsAddon) -> None:
+    """The actual request names its preflight; the preflight lists the request."""
+    pf = make_flow("OPTIONS", PREFLIGHT_HEADERS, 204, PREFLIGHT_OK)
+    run(addon, pf)
+    put = make_flow("PUT", PUT_HEADERS, 200, PUT_OK, t=1000.1)
+    meta = run(addon, put)
+    assert meta["preflight_id"] == pf.id
+    assert meta["preflight_cached"] is False
+    assert pf.metadata["cors"]["request_ids"] == [put.id]
+
+
+def test_cached_preflight_is_linked(addon: CorsAddon) -> None:
+    """A second PUT inside Max-Age without its own OPTIONS is linked to the cached preflight."""
+    pf = make_flow("OPTIONS", PREFLIGHT_HEADERS, 204, PREFLIGHT_OK)
+    run(addon, pf)
+    first = make_flow("PUT", PUT_HEADERS, 200, PUT_OK, t=1000.1)
+    run(addon, first)
+    second = make_flow("PUT", PUT_HEADERS, 200, PUT_OK, t=1030.0)
+    meta = run(addon, second)
+    assert meta["preflight_id"] == pf.id
+    assert meta["preflight_cached"] is True
+    assert pf.metadata["cors"]["request_ids"] == [first.id, second.id]
+
+
+def test_failed_preflight_names_the_request_never_sent(addon: CorsAddon) -> None:
+    """A blocked preflight records the method and URL the browser did not send."""
+    pf = make_flow("OPTIONS", {**PREFLIGHT_HEADERS, "Access-Control-Request-Headers": "x-api-key"}, 404)
+    meta = run(addon, pf)
+    assert meta["reason"] == "PreflightMissingAllowOriginHeader"
+    assert meta["blocked_request"] == {
+        "method": "PUT",
+        "url": "http://api.localhost:8000/v1/items",
+        "headers": ["x-api-key"],
+    }
+
+
+def test_request_after_cross_origin_redirect_is_linked(addon: CorsAddon) -> None:
+    """The Origin: null request after a redirect says which redirect it follows."""
+    first = make_flow(
+        resp_headers=[("Access-Control-Allow-Origin", "*"), ("Location", "http://api.localhost:8000/v2/items")],
+        status=302,
+    )
+    run(addon, first)
+    follow = make_flow(req_headers={"Origin": "null", "Sec-Fetch-Mode": "cors"}, path="/v2/items", t=1000.05)
+    meta = run(addon, follow)
+    assert meta["redirected_from"] == first.id
+    assert meta["reason"] == "MissingAllowOriginHeader"
+
+
+def test_report_lines(tmp_path: Path) -> None:
+    """cors_report gets one JSON line per judged flow with flow_id, method, url and timestamp."""
+    report = tmp_path / "cors.jsonl"
+    a = CorsAddon()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, cors_report=str(report))
+        f = make_flow()
+        run(a, f)
+        same = make_flow(req_headers={"Origin": "http://api.localhost:8000"})
+        run(a, same)
+        a.done()
+    lines = [json.loads(x) for x in report.read_text().splitlines()]
+    assert [x["flow_id"] for x in lines] == [f.id, same.id]
+    assert lines[0]["method"] == "GET"
+    assert lines[0]["url"] == "http://api.localhost:8000/v1/items"
+    assert lines[0]["reason"] == "MissingAllowOriginHeader"
+    assert isinstance(lines[0]["timestamp"], float)
+    summary = json.loads((tmp_path / "cors.jsonl.summary.json").read_text())
+    assert summary["blocked"] == 1
+
+
+def test_report_carries_no_secrets(tmp_path: Path) -> None:
+    """Cookie values, tokens in the URL and userinfo in a Location never reach the report."""
+    report = tmp_path / "cors.jsonl"
+    a = CorsAddon()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, cors_report=str(report))
+        f = make_flow(
+            req_headers={"Origin": APP, "Cookie": "session=SECRET1", "Authorization": "Bearer SECRET2"},
+            path="/v1/items?access_token=SECRET3",
+            status=302,
+            resp_headers=[("Access-Control-Allow-Origin", APP), ("Location", "http://u:SECRET4@b.localhost/")],
+        )
+        run(a, f)
+        a.done()
+    text = report.read_text()
+    assert "cors" in f.metadata
+    for secret in ("SECRET1", "SECRET2", "SECRET3", "SECRET4"):
+        assert secret not in text
+
+
+def test_one_log_line_per_cross_origin_flow(addon: CorsAddon, caplog: pytest.LogCaptureFixture) -> None:
+    """Each cross-origin flow logs one line; a blocked one at warning level with its reason."""
+    caplog.set_level(logging.INFO, logger="mitmcors")
+    run(addon, make_flow())
+    run(addon, make_flow(req_headers={"Origin": "http://api.localhost:8000"}))
+    lines = [r for r in caplog.records if r.name.startswith("mitmcors")]
+    assert len(lines) == 1
+    assert lines[0].levelno == logging.WARNING
+    assert "MissingAllowOriginHeader" in lines[0].getMessage()
+
+
+def test_cors_log_blocked_silences_allowed_flows(caplog: pytest.LogCaptureFixture) -> None:
+    """cors_log=blocked logs only blocked flows."""
+    a = CorsAddon()
+    caplog.set_level(logging.INFO, logger="mitmcors")
+    with taddons.context(a) as tctx:
+        tctx.configure(a, cors_log="blocked")
+        run(a, make_flow(resp_headers=[("Access-Control-Allow-Origin", "*")]))
+    assert not [r for r in caplog.records if r.name.startswith("mitmcors")]
+
+
+def test_hook_errors_never_reach_mitmproxy(addon: CorsAddon, caplog: pytest.LogCaptureFixture) -> None:
+    """An internal error is logged and the flow passes through unchanged."""
+    f = make_flow()
+    f.request.headers["Origin"] = APP
+    f.response = None
+    f.request.timestamp_start = None  # type: ignore[assignment]
+    addon.request(f)  # must not raise even with broken timestamps
+    addon.response(f)
+
+
+def test_error_flow_is_annotated(addon: CorsAddon) -> None:
+    """A CORS request that got no response is reported as failing in the browser too."""
+    f = tflow.tflow(err=True)
+    f.request.headers["Origin"] = APP
+    f.request.headers["Sec-Fetch-Mode"] = "cors"
+    addon.error(f)
+    assert f.metadata["cors"]["verdict"] == "blocked"
+    assert f.metadata["cors"]["firefox_reason"] == "CORSDidNotSucceed2"
+
+
+def test_explain_command(addon: CorsAddon) -> None:
+    """cors.explain walks through the checks and names the verdict."""
+    f = make_flow()
+    run(addon, f)
+    text = addon.explain_command([f])
+    assert "MissingAllowOriginHeader" in text
+    assert "access-control-allow-origin: (absent)" in text
