@@ -6,15 +6,17 @@ this module only moves data between them and mitmproxy.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
-from mitmproxy import command, ctx, exceptions, flow, http
+from mitmproxy import command, ctx, exceptions, flow, flowfilter, http
 from mitmproxy.hooks import UpdateHook
 
 from mitmcors import fetchspec
@@ -22,12 +24,14 @@ from mitmcors.evaluator import Kind, Request, Response, Verdict, classify, evalu
 from mitmcors.explain import explain
 from mitmcors.redact import redact_url
 from mitmcors.report import Report, Summary
+from mitmcors.rules import HeaderEdit, Rule, RuleFileError, RuleSet, cors_edit, parse_rules
 from mitmcors.tracker import PreflightEntry, PreflightTracker, RedirectHop, RedirectTracker
 
 logger = logging.getLogger(__name__)
 
 BLOCKED_MARKER = ":no_entry:"
 LOG_CHOICES = ("all", "blocked", "off")
+RELOAD_INTERVAL = 0.5  # seconds between checks of the rule file
 
 F = TypeVar("F", bound=Callable[..., None])
 
@@ -67,6 +71,34 @@ def as_request(f: http.HTTPFlow) -> Request:
     return Request(r.method, r.scheme, r.host, r.port, r.path, r.headers)
 
 
+def compile_filter(text: str) -> flowfilter.TFilter:
+    """mitmproxy's own filter language; raises ValueError on a bad expression (as mitmproxy ≥ 11 does)."""
+    compiled = flowfilter.parse(text)
+    if compiled is None:  # older mitmproxy returned None instead of raising
+        raise ValueError(f"Invalid filter expression: {text!r}")
+    return compiled
+
+
+def apply_edit(headers: http.Headers, edit: HeaderEdit) -> None:
+    for name, values in edit.replace:
+        headers.set_all(name, list(values))
+
+
+def file_signature(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def read_rules(path: str) -> RuleSet:
+    """Read and validate a rule file. Raises RuleFileError or OSError."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    return parse_rules(text, path, compile_filter)
+
+
 class CorsAddon:
     """Judges every flow that carries an `Origin` header the way Chromium and Firefox would."""
 
@@ -75,6 +107,10 @@ class CorsAddon:
         self.redirects = RedirectTracker()
         self.report: Report | None = None
         self.summary = Summary()
+        self.rules: RuleSet | None = None
+        self._rules_path = ""
+        self._rules_signature: tuple[int, int, int] | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     # -- options ---------------------------------------------------------------------------------
 
@@ -102,6 +138,8 @@ class CorsAddon:
         )
 
     def configure(self, updated: set[str]) -> None:
+        if "cors_rules" in updated:
+            self._configure_rules(ctx.options.cors_rules)
         if "cors_report" in updated:
             self._close_report()
             spec = ctx.options.cors_report
@@ -113,7 +151,13 @@ class CorsAddon:
                         f"Cannot open cors_report {spec!r}: {e}"
                     ) from e
 
+    def running(self) -> None:
+        self._start_watcher()
+
     def done(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
         if self.summary.kinds:
             logger.info(self.summary.line())
         if self.report is not None:
@@ -123,6 +167,73 @@ class CorsAddon:
             except OSError as e:
                 logger.warning("mitmcors: cannot write the summary %s: %s", summary_path, e)
         self._close_report()
+
+    # -- rule file -------------------------------------------------------------------------------
+
+    def _configure_rules(self, spec: str) -> None:
+        """Load the rule file named by the option; a bad file refuses the option value (OptionsError)."""
+        if not spec:
+            self.rules, self._rules_path, self._rules_signature = None, "", None
+            return
+        path = os.path.expanduser(spec)
+        try:
+            rules = read_rules(path)
+        except (OSError, RuleFileError) as e:
+            raise exceptions.OptionsError(  # type: ignore[no-untyped-call]
+                f"Cannot load cors_rules {spec}:\n{e}"
+            ) from e
+        self._install(path, rules)
+        self._start_watcher()
+
+    def _install(self, path: str, rules: RuleSet) -> None:
+        self.rules, self._rules_path, self._rules_signature = rules, path, file_signature(path)
+        for warning in rules.warnings:
+            logger.warning(f"cors_rules {path}: {warning}")
+        logger.info(f"cors_rules: {len(rules.rules)} rule(s) loaded from {path}")
+
+    def check_rules_file(self) -> None:
+        """Reload the rule file if it changed on disk; an invalid edit keeps the last good rules."""
+        path = self._rules_path
+        if not path:
+            return
+        signature = file_signature(path)
+        if signature == self._rules_signature:
+            return
+        self._rules_signature = signature
+        if signature is None:
+            logger.warning(
+                f"cors_rules: {path} is gone; keeping the {len(self.rules.rules if self.rules else ())} rule(s) loaded"
+            )
+            return
+        try:
+            rules = read_rules(path)
+        except (OSError, RuleFileError) as e:
+            logger.error(f"cors_rules: {path} has errors; keeping the last good rules.\n{e}")
+            return
+        self._install(path, rules)
+        self._rules_signature = signature
+
+    def _start_watcher(self) -> None:
+        if self._watcher is not None or not self._rules_path:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not running yet: `running()` starts it
+        self._watcher = loop.create_task(self._watch(), name="mitmcors rule file watcher")
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(RELOAD_INTERVAL)
+            try:
+                self.check_rules_file()
+            except Exception:  # never let the watcher die
+                logger.exception("cors_rules: reload failed")
+
+    def _rule_for(self, f: http.HTTPFlow, origin: str) -> Rule | None:
+        if self.rules is None or not self.rules.rules:
+            return None
+        return self.rules.match(f.request.host, f.request.path, origin, f)
 
     def _close_report(self) -> None:
         if self.report is not None:
@@ -157,12 +268,109 @@ class CorsAddon:
                 if link.entry.flow is not None:
                     ctx.master.addons.trigger(UpdateHook([link.entry.flow]))
         f.metadata["cors"] = pending
+        if c.kind is Kind.PREFLIGHT and f.response is None:
+            rule = self._rule_for(f, req.origin_header or "")
+            if rule is not None and rule.rewrites_cors and rule.preflight == "answer":
+                self._answer_preflight(f, req, rule, pending)
+
+    def _answer_preflight(self, f: http.HTTPFlow, req: Request, rule: Rule, pending: dict[str, Any]) -> None:
+        """`preflight: answer`: reply 204 from the proxy; the server never sees the OPTIONS."""
+        edit = cors_edit(
+            rule,
+            preflight=True,
+            origin=req.origin_header or "",
+            request_method=(req.headers.get_all("access-control-request-method") or [""])[0].strip(),
+            request_headers=fetchspec.split_names(req.headers.get_all("access-control-request-headers")),
+            answered=True,
+        )
+        headers = http.Headers()
+        apply_edit(headers, edit)
+        if rule.dry_run:
+            simulated = evaluate(req, Response(204, headers))
+            pending["dry_run"] = {
+                "rule": rule.name,
+                "answer": True,
+                "changes": edit.describe(),
+                **simulated.outcome.as_dict(),
+            }
+            return
+        headers["Content-Length"] = "0"
+        f.response = http.Response.make(204, b"", headers)
+        pending["rule"] = rule.name
+        pending["upstream"] = {
+            "verdict": None,
+            "reason": None,
+            "note": "answered by the proxy; the server never saw this preflight",
+        }
+
+    @never_raises
+    def responseheaders(self, f: http.HTTPFlow) -> None:
+        """Rewrite an actual CORS response's headers before they are sent on (works for streamed bodies)."""
+        if f.response is None or "origin" not in f.request.headers:
+            return
+        pending = f.metadata.get("cors") or {}
+        if pending.get("kind") != Kind.ACTUAL.value or "rule" in pending or "dry_run" in pending:
+            return
+        req = as_request(f)
+        rule = self._rule_for(f, req.origin_header or "")
+        if rule is None:
+            return
+        upstream = evaluate(req, Response(f.response.status_code, f.response.headers))
+        edit = cors_edit(
+            rule,
+            preflight=False,
+            origin=req.origin_header or "",
+            response_header_names=list(f.response.headers.keys()),
+            vary=f.response.headers.get_all("vary"),
+            status=f.response.status_code,
+        )
+        self._apply(f, req, rule, edit, upstream, pending)
+
+    def _apply(
+        self, f: http.HTTPFlow, req: Request, rule: Rule, edit: HeaderEdit, upstream: Verdict, pending: dict[str, Any]
+    ) -> None:
+        assert f.response is not None
+        if rule.dry_run:
+            headers = f.response.headers.copy()
+            apply_edit(headers, edit)
+            simulated = evaluate(req, Response(edit.status or f.response.status_code, headers))
+            pending["dry_run"] = {"rule": rule.name, "changes": edit.describe(), **simulated.outcome.as_dict()}
+            return
+        if edit.status is not None:
+            f.response.status_code = edit.status
+            f.response.reason = "No Content" if edit.status == 204 else f.response.reason
+            if f.response.raw_content:
+                f.response.content = b""
+            f.response.headers.pop("content-type", None)
+        apply_edit(f.response.headers, edit)
+        pending["rule"] = rule.name
+        pending["upstream"] = {
+            "verdict": upstream.outcome.verdict,
+            "reason": upstream.outcome.reason.value if upstream.outcome.reason else None,
+            "firefox_reason": upstream.outcome.firefox_reason.value if upstream.outcome.firefox_reason else None,
+            "message": upstream.outcome.message,
+        }
 
     @never_raises
     def response(self, f: http.HTTPFlow) -> None:
         if f.response is None or "origin" not in f.request.headers:
             return
         req = as_request(f)
+        pending = f.metadata.get("cors") or {}
+        if pending.get("kind") == Kind.PREFLIGHT.value and "rule" not in pending and "dry_run" not in pending:
+            rule = self._rule_for(f, req.origin_header or "")
+            if rule is not None:
+                upstream = evaluate(req, Response(f.response.status_code, f.response.headers))
+                edit = cors_edit(
+                    rule,
+                    preflight=True,
+                    origin=req.origin_header or "",
+                    request_method=(req.headers.get_all("access-control-request-method") or [""])[0].strip(),
+                    request_headers=fetchspec.split_names(req.headers.get_all("access-control-request-headers")),
+                    vary=f.response.headers.get_all("vary"),
+                    status=f.response.status_code,
+                )
+                self._apply(f, req, rule, edit, upstream, pending)
         verdict = evaluate(req, Response(f.response.status_code, f.response.headers))
         annotation = self._annotate(f, verdict)
         if verdict.kind is Kind.PREFLIGHT and verdict.preflight is not None:
@@ -247,7 +455,7 @@ class CorsAddon:
     def _annotate(self, f: http.HTTPFlow, verdict: Verdict) -> dict[str, Any]:
         pending = f.metadata.get("cors") or {}
         annotation = verdict.as_dict()
-        for key in ("preflight_id", "preflight_cached", "redirected_from"):
+        for key in ("preflight_id", "preflight_cached", "redirected_from", "rule", "upstream", "dry_run"):
             if key in pending:
                 annotation[key] = pending[key]
         if verdict.kind is Kind.PREFLIGHT:
@@ -310,7 +518,9 @@ class CorsAddon:
             if a.get("if_credentials"):
                 extra.append(f"would be {a['if_credentials']['reason']} with credentials")
             if a.get("rule"):
-                extra.append(f"rule {a['rule']!r}")
+                up = a.get("upstream") or {}
+                server = up.get("reason") or up.get("verdict") or "not asked"
+                extra.append(f"rule {a['rule']!r}; the server alone: {server}")
             if a["warnings"]:
                 extra.append(f"{len(a['warnings'])} warning(s)")
             logger.info(head + (f" ({'; '.join(extra)})" if extra else ""))

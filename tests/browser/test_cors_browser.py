@@ -150,7 +150,7 @@ def readable(name: str, is_readable: bool, path: str = "/r") -> Callable[[Result
     """The page could (not) read header ``name``; the addon lists it in unreadable_headers iff not."""
 
     def check(r: Result) -> None:
-        value = r.js[0]["headers"][name]
+        value = r.js[0]["headers"][name.lower()]
         assert r.js[0]["ok"], f"request failed: {r.js[0]}"
         assert (value is not None) == is_readable, f"page JS read {name}={value!r}, want readable={is_readable}"
         lines = [ln for ln in r.lines_for("GET", path)]
