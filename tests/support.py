@@ -1,0 +1,39 @@
+"""Shared test helpers: mitmproxy test flows shaped like what browsers put on the wire."""
+
+from __future__ import annotations
+
+from mitmproxy import http
+from mitmproxy.test import tflow, tutils
+
+from mitmcors.addon import CorsAddon
+
+APP = "http://app.localhost:5173"
+
+
+def make_flow(
+    method: str = "GET",
+    req_headers: dict[str, str] | None = None,
+    status: int = 200,
+    resp_headers: list[tuple[str, str]] | None = None,
+    path: str = "/v1/items",
+    t: float = 1000.0,
+) -> http.HTTPFlow:
+    f = tflow.tflow(resp=True)
+    f.request = tutils.treq(method=method.encode(), host="api.localhost", port=8000, path=path.encode())
+    f.request.headers.clear()
+    f.request.headers["Host"] = "api.localhost:8000"
+    for k, v in (req_headers or {"Origin": APP, "Sec-Fetch-Mode": "cors"}).items():
+        f.request.headers[k] = v
+    f.request.timestamp_start = t
+    f.response = tutils.tresp(status_code=status)
+    f.response.headers.clear()
+    for k, v in resp_headers or []:
+        f.response.headers.add(k, v)
+    f.response.timestamp_end = t + 0.01
+    return f
+
+
+def run(addon: CorsAddon, f: http.HTTPFlow) -> dict[str, object]:
+    addon.request(f)
+    addon.response(f)
+    return f.metadata["cors"]  # type: ignore[no-any-return]

@@ -1,0 +1,245 @@
+"""Rules inside the addon: loading, answering and fixing preflights, before/after verdicts, hot reload."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mitmproxy import exceptions
+from mitmproxy.test import taddons
+
+from mitmcors.addon import CorsAddon
+from tests.support import APP, make_flow, run
+
+PREFLIGHT = {"Origin": APP, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "x-api-key"}
+
+RULES = """\
+rules:
+  - name: answer
+    match: {path: /answer/*}
+    allow_origins: reflect
+    preflight: answer
+  - name: forward
+    match: {path: /forward/*}
+    allow_origins: ["http://app.localhost:*"]
+    allow_methods: [GET, PUT]
+    allow_headers: [X-Api-Key]
+    max_age: 60
+  - name: dry
+    match: {path: /dry/*}
+    allow_origins: "*"
+    dry_run: true
+  - name: break it
+    match: {path: /broken/*}
+    strip: [Access-Control-Allow-Origin]
+"""
+
+
+@pytest.fixture
+def rules_file(tmp_path: Path) -> Path:
+    p = tmp_path / "rules.yaml"
+    p.write_text(RULES)
+    return p
+
+
+@pytest.fixture
+def addon(rules_file: Path) -> Iterator[CorsAddon]:
+    a = CorsAddon()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, cors_rules=str(rules_file))
+        yield a
+
+
+def test_bad_rule_file_is_refused_with_file_and_line(tmp_path: Path) -> None:
+    """Setting cors_rules to an invalid file fails with every error, file:line first."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - name: a\n    colour: red\n    preflight: maybe\n")
+    a = CorsAddon()
+    with taddons.context(a) as tctx, pytest.raises(exceptions.OptionsError) as e:
+        tctx.configure(a, cors_rules=str(bad))
+    assert f"{bad}:3:" in str(e.value)
+    assert f"{bad}:4:" in str(e.value)
+
+
+def test_missing_rule_file_is_refused(tmp_path: Path) -> None:
+    """A path that does not exist is an error, not silently no rules."""
+    a = CorsAddon()
+    with taddons.context(a) as tctx, pytest.raises(exceptions.OptionsError, match="Cannot load cors_rules"):
+        tctx.configure(a, cors_rules=str(tmp_path / "nope.yaml"))
+
+
+def test_answered_preflight_never_reaches_the_server(addon: CorsAddon) -> None:
+    """preflight: answer sets a 204 response in the request hook, so nothing goes upstream."""
+    f = make_flow("OPTIONS", PREFLIGHT, path="/answer/x")
+    f.response = None
+    addon.request(f)
+    assert f.response is not None
+    assert f.response.status_code == 204
+    assert f.response.headers["Access-Control-Allow-Methods"] == "PUT"
+    assert f.response.headers["Access-Control-Allow-Headers"] == "x-api-key"
+    addon.response(f)
+    meta = f.metadata["cors"]
+    assert (meta["verdict"], meta["rule"]) == ("allowed", "answer")
+    assert meta["upstream"]["verdict"] is None
+
+
+def test_forwarded_failing_preflight_is_fixed_and_keeps_upstream_verdict(addon: CorsAddon) -> None:
+    """A 404 without CORS headers becomes a passing 204; upstream still says what the server did."""
+    f = make_flow("OPTIONS", PREFLIGHT, status=404, path="/forward/x")
+    f.response.content = b"not found"  # type: ignore[union-attr]
+    meta = run(addon, f)
+    assert f.response is not None
+    assert f.response.status_code == 204
+    assert f.response.content == b""
+    assert meta["verdict"] == "allowed"
+    assert meta["rule"] == "forward"
+    assert meta["upstream"]["reason"] == "PreflightMissingAllowOriginHeader"
+
+
+def test_actual_error_response_gets_cors_headers_but_keeps_status(addon: CorsAddon) -> None:
+    """A 500 without CORS headers keeps its status and gains the headers, so the page sees the 500."""
+    f = make_flow("PUT", status=500, path="/forward/x")
+    f.request.headers["Origin"] = "http://app.localhost:5173"
+    addon.request(f)
+    addon.responseheaders(f)
+    addon.response(f)
+    assert f.response is not None
+    assert f.response.status_code == 500
+    assert f.response.headers["Access-Control-Allow-Origin"] == APP
+    assert f.metadata["cors"]["upstream"]["reason"] == "MissingAllowOriginHeader"
+    assert f.metadata["cors"]["verdict"] == "allowed"
+
+
+def test_duplicate_upstream_allow_origin_is_replaced(addon: CorsAddon) -> None:
+    """Two upstream Allow-Origin lines become the rule's single one."""
+    f = make_flow(path="/forward/x", resp_headers=[("Access-Control-Allow-Origin", APP)] * 2)
+    addon.request(f)
+    addon.responseheaders(f)
+    addon.response(f)
+    assert f.response is not None
+    assert f.response.headers.get_all("Access-Control-Allow-Origin") == [APP]
+    assert f.metadata["cors"]["upstream"]["reason"] == "MultipleAllowOriginValues"
+
+
+def test_origin_not_listed_stays_blocked(addon: CorsAddon) -> None:
+    """A rule with an origin list does not help other origins."""
+    f = make_flow(req_headers={"Origin": "http://evil.test", "Sec-Fetch-Mode": "cors"}, path="/forward/x")
+    addon.request(f)
+    addon.responseheaders(f)
+    addon.response(f)
+    assert f.metadata["cors"]["verdict"] == "blocked"
+
+
+def test_dry_run_changes_nothing_but_says_what_it_would_do(addon: CorsAddon) -> None:
+    """dry_run leaves the response untouched and annotates the rewrite and its verdict."""
+    f = make_flow(path="/dry/x")
+    addon.request(f)
+    addon.responseheaders(f)
+    addon.response(f)
+    meta = f.metadata["cors"]
+    assert f.response is not None
+    assert "Access-Control-Allow-Origin" not in f.response.headers
+    assert meta["verdict"] == "blocked"
+    assert meta["rule"] is None
+    assert meta["dry_run"]["rule"] == "dry"
+    assert meta["dry_run"]["verdict"] == "allowed"
+    assert meta["dry_run"]["changes"]["set"]["Access-Control-Allow-Origin"] == ["*"]
+
+
+def test_strip_rule_reproduces_a_failure(addon: CorsAddon) -> None:
+    """A strip rule turns a working response into the failure it reproduces."""
+    f = make_flow(path="/broken/x", resp_headers=[("Access-Control-Allow-Origin", "*")])
+    addon.request(f)
+    addon.responseheaders(f)
+    addon.response(f)
+    meta = f.metadata["cors"]
+    assert (meta["verdict"], meta["reason"], meta["rule"]) == ("blocked", "MissingAllowOriginHeader", "break it")
+    assert meta["upstream"]["verdict"] == "allowed"
+
+
+def test_flows_without_a_matching_rule_are_untouched(addon: CorsAddon) -> None:
+    """No rule matches: the server's answer passes as it is."""
+    f = make_flow(path="/other")
+    addon.request(f)
+    addon.responseheaders(f)
+    addon.response(f)
+    assert f.metadata["cors"]["rule"] is None
+    assert f.metadata["cors"]["upstream"] is None
+
+
+def test_same_origin_flows_are_never_rewritten(addon: CorsAddon) -> None:
+    """Rules only touch cross-origin CORS flows."""
+    f = make_flow(req_headers={"Origin": "http://api.localhost:8000"}, path="/forward/x")
+    addon.request(f)
+    addon.responseheaders(f)
+    addon.response(f)
+    assert f.response is not None
+    assert "Access-Control-Allow-Origin" not in f.response.headers
+
+
+def touch_later(path: Path, text: str) -> None:
+    """Write and make sure the modification time moves even on coarse-grained file systems."""
+    path.write_text(text)
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+def test_valid_edit_is_applied(addon: CorsAddon, rules_file: Path) -> None:
+    """Changing the file replaces the rules."""
+    touch_later(rules_file, "rules:\n  - name: only\n    allow_origins: '*'\n")
+    addon.check_rules_file()
+    assert addon.rules is not None
+    assert [r.name for r in addon.rules.rules] == ["only"]
+
+
+def test_invalid_edit_keeps_the_last_good_rules(
+    addon: CorsAddon, rules_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broken edit is logged with file:line and the old rules keep working."""
+    caplog.set_level(logging.ERROR, logger="mitmcors")
+    touch_later(rules_file, "rules:\n  - name: x\n    preflight: sometimes\n")
+    addon.check_rules_file()
+    assert addon.rules is not None
+    assert [r.name for r in addon.rules.rules] == ["answer", "forward", "dry", "break it"]
+    assert f"{rules_file}:3:" in caplog.text
+    f = make_flow(path="/forward/x")
+    addon.request(f)
+    addon.responseheaders(f)
+    addon.response(f)
+    assert f.metadata["cors"]["rule"] == "forward"
+
+
+def test_watcher_reloads_within_two_seconds(rules_file: Path) -> None:
+    """With the proxy running, an edit takes effect without any flow or restart."""
+    a = CorsAddon()
+
+    async def scenario() -> list[str]:
+        with taddons.context(a) as tctx:
+            tctx.configure(a, cors_rules=str(rules_file))
+            a.running()
+            touch_later(rules_file, "rules:\n  - name: reloaded\n")
+            for _ in range(40):
+                await asyncio.sleep(0.05)
+                if a.rules and a.rules.rules and a.rules.rules[0].name == "reloaded":
+                    break
+            a.done()
+            return [r.name for r in a.rules.rules] if a.rules else []
+
+    assert asyncio.run(scenario()) == ["reloaded"]
+
+
+def test_removing_the_option_drops_the_rules(addon: CorsAddon) -> None:
+    """cors_rules='' returns to inspect-only."""
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_rules="")
+    assert addon.rules is None
+
+
+def test_rules_file_text_is_dedented_yaml() -> None:
+    """The RULES fixture above is itself a valid rule file (guards the other tests)."""
+    assert textwrap.dedent(RULES).startswith("rules:")
