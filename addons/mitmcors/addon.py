@@ -20,7 +20,7 @@ from mitmproxy import command, ctx, exceptions, flow, flowfilter, http
 from mitmproxy.hooks import UpdateHook
 
 from mitmcors import fetchspec
-from mitmcors.evaluator import Kind, Request, Response, Verdict, classify, evaluate
+from mitmcors.evaluator import Kind, PlainHeaders, Request, Response, Verdict, classify, evaluate
 from mitmcors.explain import explain
 from mitmcors.redact import redact_url
 from mitmcors.report import Report, Summary
@@ -67,8 +67,13 @@ def absolute_key(base: str, location: str) -> str | None:
 
 
 def as_request(f: http.HTTPFlow) -> Request:
+    """The request for the evaluator, with its headers indexed once (mitmproxy's get_all is a linear scan)."""
     r = f.request
-    return Request(r.method, r.scheme, r.host, r.port, r.path, r.headers)
+    return Request(r.method, r.scheme, r.host, r.port, r.path, PlainHeaders.from_fields(r.headers.fields))
+
+
+def as_response(resp: http.Response) -> Response:
+    return Response(resp.status_code, PlainHeaders.from_fields(resp.headers.fields))
 
 
 def compile_filter(text: str) -> flowfilter.TFilter:
@@ -286,7 +291,7 @@ class CorsAddon:
         headers = http.Headers()
         apply_edit(headers, edit)
         if rule.dry_run:
-            simulated = evaluate(req, Response(204, headers))
+            simulated = evaluate(req, Response(204, PlainHeaders.from_fields(headers.fields)))
             pending["dry_run"] = {
                 "rule": rule.name,
                 "answer": True,
@@ -315,7 +320,7 @@ class CorsAddon:
         rule = self._rule_for(f, req.origin_header or "")
         if rule is None:
             return
-        upstream = evaluate(req, Response(f.response.status_code, f.response.headers))
+        upstream = evaluate(req, as_response(f.response))
         edit = cors_edit(
             rule,
             preflight=False,
@@ -333,7 +338,9 @@ class CorsAddon:
         if rule.dry_run:
             headers = f.response.headers.copy()
             apply_edit(headers, edit)
-            simulated = evaluate(req, Response(edit.status or f.response.status_code, headers))
+            simulated = evaluate(
+                req, Response(edit.status or f.response.status_code, PlainHeaders.from_fields(headers.fields))
+            )
             pending["dry_run"] = {"rule": rule.name, "changes": edit.describe(), **simulated.outcome.as_dict()}
             return
         if edit.status is not None:
@@ -360,7 +367,7 @@ class CorsAddon:
         if pending.get("kind") == Kind.PREFLIGHT.value and "rule" not in pending and "dry_run" not in pending:
             rule = self._rule_for(f, req.origin_header or "")
             if rule is not None:
-                upstream = evaluate(req, Response(f.response.status_code, f.response.headers))
+                upstream = evaluate(req, as_response(f.response))
                 edit = cors_edit(
                     rule,
                     preflight=True,
@@ -371,7 +378,7 @@ class CorsAddon:
                     status=f.response.status_code,
                 )
                 self._apply(f, req, rule, edit, upstream, pending)
-        verdict = evaluate(req, Response(f.response.status_code, f.response.headers))
+        verdict = evaluate(req, as_response(f.response))
         annotation = self._annotate(f, verdict)
         if verdict.kind is Kind.PREFLIGHT and verdict.preflight is not None:
             self.preflights.add(
@@ -440,7 +447,7 @@ class CorsAddon:
             out.append(
                 explain(
                     as_request(f),
-                    Response(f.response.status_code, f.response.headers),
+                    as_response(f.response),
                     f.metadata.get("cors"),
                 )
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mitmcors import fetchspec
@@ -54,6 +54,11 @@ class PlainHeaders:
         self._by_name: dict[str, list[str]] = {}
         for name, value in self._lines:
             self._by_name.setdefault(name.lower(), []).append(value)
+
+    @classmethod
+    def from_fields(cls, fields: Iterable[tuple[bytes, bytes]]) -> PlainHeaders:
+        """From raw header fields (mitmproxy's `Headers.fields`), decoded the way mitmproxy decodes them."""
+        return cls((k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape")) for k, v in fields)
 
     @classmethod
     def of(cls, **headers: str | Sequence[str]) -> PlainHeaders:
@@ -178,7 +183,6 @@ class Verdict:
     warnings: tuple[str, ...] = ()
     note: str = ""
     preflight: PreflightFacts | None = None
-    unsafe_headers: tuple[str, ...] = field(default=())
     redirect_location: str | None = None
 
     @property
@@ -677,7 +681,6 @@ def evaluate(request: Request, response: Response, classification: Classificatio
         unreadable = ()
     else:
         unreadable = tuple(dict.fromkeys(name for name, _ in response.headers.items(multi=True)))
-    unsafe = tuple(fetchspec.cors_unsafe_header_names(request.headers.items(multi=True)))
     return Verdict(
         Kind.ACTUAL,
         origin,
@@ -687,7 +690,6 @@ def evaluate(request: Request, response: Response, classification: Classificatio
         unreadable_headers=unreadable,
         warnings=tuple(actual_warnings),
         note=c.note,
-        unsafe_headers=unsafe,
         redirect_location=location,
     )
 

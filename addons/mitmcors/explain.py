@@ -63,8 +63,9 @@ def explain(request: Request, response: Response, annotation: dict[str, Any] | N
                 else "no Cookie on the wire → mode unknown (omit/same-origin, or include with no cookie stored)"
             )
         )
-        if v.unsafe_headers:
-            out.append(f"     CORS-unsafe request headers (need a preflight): {', '.join(v.unsafe_headers)}")
+        unsafe = fetchspec.cors_unsafe_header_names(request.headers.items(multi=True))
+        if unsafe:
+            out.append(f"     CORS-unsafe request headers (need a preflight): {', '.join(unsafe)}")
     out.append("  3. Response headers the browser checks:")
     for name in _SHOWN_RESPONSE_HEADERS:
         lines = response.headers.get_all(name)
