@@ -263,6 +263,18 @@ def test_actual_response(
     assert v.outcome.verdict == ("allowed" if reason is None else "blocked")
 
 
+@pytest.mark.parametrize(
+    ("lines", "allowed"),
+    [
+        pytest.param([], True, id="304 without ACAO: the cached copy decides"),
+        pytest.param([(ACAO, "http://other.test")], False, id="304 that sends a wrong ACAO"),
+    ],
+)
+def test_not_modified(lines: list[tuple[str, str]], allowed: bool) -> None:
+    """A revalidation 304 is judged by the browser's cached copy unless it carries its own Allow-Origin."""
+    assert evaluate(request(), response(304, *lines)).outcome.allowed is allowed
+
+
 def test_error_status_with_cors_headers_is_allowed() -> None:
     """A 500 that carries CORS headers reaches the page: status is not part of the CORS check."""
     assert evaluate(request(), response(500, (ACAO, "*"))).outcome.allowed
@@ -320,6 +332,10 @@ def test_message_names_the_fix() -> None:
             Reason.RedirectContainsCredentials,
             id="redirect to a URL with credentials",
         ),
+        pytest.param(
+            [(ACAO, "*"), ("Location", "ftp://b.localhost/x")], Reason.CorsDisabledScheme, id="redirect to non-HTTP"
+        ),
+        pytest.param([(ACAO, "*"), ("Location", "/relative:path")], None, id="relative Location with a colon"),
     ],
 )
 def test_redirect_response_is_cors_checked(resp_lines: list[tuple[str, str]], reason: Reason | None) -> None:

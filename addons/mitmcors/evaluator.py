@@ -365,11 +365,27 @@ def _judge_actual(request: Request, response: Response, origin: str, include: bo
     h = response.headers
     acao = h.get_all("access-control-allow-origin")
     acac = h.get_all("access-control-allow-credentials")
+    if response.status == 304 and not acao:
+        # A revalidation: the browser's HTTP cache merges the 304 into its stored response before the CORS
+        # check, so the stored copy's Allow-Origin decides (and it passed when it was stored).
+        return Outcome(
+            True,
+            message="304 Not Modified: the browser checks the CORS headers of its cached copy, which this 304 "
+            "updates; nothing to judge on the wire",
+        )
     reason, value = _access_chromium(acao, acac, origin, include)
     firefox = _access_firefox(acao, acac, origin, include)
     if reason is not None:
         return _blocked(reason, firefox, value, _fix_for_access(reason, origin, value, include, preflight=False))
     location = _first(h, "location") if response.status in REDIRECT_STATUSES else None
+    if location is not None and _scheme_of(location) not in ("", "http", "https"):
+        # [F] HTTP-redirect fetch step 5: a CORS redirect may only go to an HTTP(S) URL.
+        return _blocked(
+            Reason.CorsDisabledScheme,
+            FirefoxReason.CORSRequestNotHttp,
+            "",
+            f"redirect to an http(s) URL, not {redact_url(location)!r}",
+        )
     if location is not None and _has_userinfo(location):
         # [F] HTTP-redirect fetch step 8: no credentials in a CORS redirect's URL.
         return _blocked(
@@ -391,6 +407,14 @@ def _judge_actual(request: Request, response: Response, origin: str, include: bo
         True,
         message=f"allowed{cred}: Access-Control-Allow-Origin matches {what}; HTTP {response.status} reaches the page",
     )
+
+
+def _scheme_of(location: str) -> str:
+    """The scheme of an absolute URL ("" for a relative reference)."""
+    head, colon, _ = location.partition(":")
+    if colon and head and head[0].isalpha() and all(c.isalnum() or c in "+-." for c in head):
+        return head.lower()
+    return ""
 
 
 def _has_userinfo(location: str) -> bool:
