@@ -31,7 +31,10 @@ logger = logging.getLogger(__name__)
 
 BLOCKED_MARKER = ":no_entry:"
 LOG_CHOICES = ("all", "blocked", "off")
-RELOAD_INTERVAL = 0.5  # seconds between checks of the rule file
+RELOAD_INTERVAL = 0.5  # seconds between checks of the rule file (and flushes of held report lines)
+# A passing preflight's report line waits this long for the request it announces, so that the line can
+# carry `request_ids` (browsers send that request within milliseconds).
+REPORT_HOLD = 1.0
 
 F = TypeVar("F", bound=Callable[..., None])
 
@@ -55,10 +58,11 @@ def url_key(scheme: str, host: str, port: int, path: str) -> str:
 
 
 def absolute_key(base: str, location: str) -> str | None:
-    parts = urlsplit(urljoin(base, location))
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
+    """The URL key of a redirect target, or None when the Location is not a usable http(s) URL."""
     try:
+        parts = urlsplit(urljoin(base, location))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return None
         port = parts.port or fetchspec.DEFAULT_PORTS[parts.scheme]
     except ValueError:
         return None
@@ -116,6 +120,7 @@ class CorsAddon:
         self._rules_path = ""
         self._rules_signature: tuple[int, int, int] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._held: dict[str, tuple[float, dict[str, Any]]] = {}
 
     # -- options ---------------------------------------------------------------------------------
 
@@ -163,6 +168,7 @@ class CorsAddon:
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
+        self._flush_held(None)
         if self.summary.kinds:
             logger.info(self.summary.line())
         if self.report is not None:
@@ -219,7 +225,7 @@ class CorsAddon:
         self._rules_signature = signature
 
     def _start_watcher(self) -> None:
-        if self._watcher is not None or not self._rules_path:
+        if self._watcher is not None:
             return
         try:
             loop = asyncio.get_running_loop()
@@ -232,8 +238,9 @@ class CorsAddon:
             await asyncio.sleep(RELOAD_INTERVAL)
             try:
                 self.check_rules_file()
+                self._flush_held(time.monotonic())
             except Exception:  # never let the watcher die
-                logger.exception("cors_rules: reload failed")
+                logger.exception("mitmcors: periodic check failed")
 
     def _rule_for(self, f: http.HTTPFlow, origin: str) -> Rule | None:
         if self.rules is None or not self.rules.rules:
@@ -270,6 +277,7 @@ class CorsAddon:
                 pending["preflight_cached"] = link.cached
                 link.entry.request_ids.append(f.id)
                 link.entry.annotation["request_ids"] = list(link.entry.request_ids)
+                self._release_held(link.entry.flow_id, list(link.entry.request_ids))
                 if link.entry.flow is not None:
                     ctx.master.addons.trigger(UpdateHook([link.entry.flow]))
         f.metadata["cors"] = pending
@@ -398,22 +406,29 @@ class CorsAddon:
             if target is not None:
                 self.redirects.add(
                     target,
-                    RedirectHop(f.id, f.request.url, verdict.origin, f.response.timestamp_end or time.time()),
+                    RedirectHop(
+                        f.id, redact_url(f.request.url), verdict.origin, f.response.timestamp_end or time.time()
+                    ),
                 )
         self._publish(f, annotation)
 
     @never_raises
     def error(self, f: http.HTTPFlow) -> None:
-        """A CORS request that got no response at all fails in the page too (net::ERR_* in Chromium)."""
-        if f.response is not None or "origin" not in f.request.headers:
+        """A CORS request that got no (whole) response fails in the page too (net::ERR_* in Chromium)."""
+        if "origin" not in f.request.headers:
             return
-        c = classify(as_request(f))
+        if f.response is not None and "verdict" in (f.metadata.get("cors") or {}):
+            return  # judged at its response; the error came later
+        req = as_request(f)
+        c = classify(req)
         if c.kind not in (Kind.PREFLIGHT, Kind.ACTUAL):
             return
         annotation = dict(f.metadata.get("cors") or {})
         err = f.error.msg if f.error else "no response"
         annotation.update(
             kind=c.kind.value,
+            origin=req.origin_header or "",
+            note=c.note,
             verdict="blocked",
             reason="InvalidResponse" if c.kind is Kind.PREFLIGHT else None,
             firefox_reason="CORSDidNotSucceed2",
@@ -500,10 +515,36 @@ class CorsAddon:
                 "timestamp": f.request.timestamp_start,
                 **annotation,
             }
-            try:
-                self.report.write(line)
-            except OSError as e:
-                logger.warning("mitmcors: cannot write to cors_report: %s", e)
+            line["request_ids"] = list(annotation.get("request_ids") or [])
+            now = time.monotonic()
+            self._flush_held(now)
+            if kind == "preflight" and annotation["verdict"] == "allowed":
+                self._held[f.id] = (now + REPORT_HOLD, line)
+            else:
+                self._write_line(line)
+
+    def _write_line(self, line: dict[str, Any]) -> None:
+        if self.report is None:
+            return
+        try:
+            self.report.write(line)
+        except (OSError, ValueError) as e:
+            logger.warning("mitmcors: cannot write to cors_report: %s", e)
+
+    def _release_held(self, flow_id: str, request_ids: list[str]) -> None:
+        held = self._held.pop(flow_id, None)
+        if held is not None:
+            held[1]["request_ids"] = request_ids
+            self._write_line(held[1])
+
+    def _flush_held(self, now: float | None) -> None:
+        """Write held preflight lines whose wait is over (all of them when `now` is None)."""
+        if not self._held:
+            return
+        for flow_id, (deadline, line) in list(self._held.items()):
+            if now is None or deadline <= now:
+                del self._held[flow_id]
+                self._write_line(line)
 
     def _log(self, f: http.HTTPFlow, a: dict[str, Any]) -> None:
         mode = ctx.options.cors_log

@@ -57,8 +57,9 @@ class PlainHeaders:
 
     @classmethod
     def from_fields(cls, fields: Iterable[tuple[bytes, bytes]]) -> PlainHeaders:
-        """From raw header fields (mitmproxy's `Headers.fields`), decoded the way mitmproxy decodes them."""
-        return cls((k.decode("utf-8", "surrogateescape"), v.decode("utf-8", "surrogateescape")) for k, v in fields)
+        """From raw header fields (mitmproxy's `Headers.fields`); bytes that are not UTF-8 become U+FFFD, so
+        annotations stay valid JSON (such a value never matches an origin anyway)."""
+        return cls((k.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for k, v in fields)
 
     @classmethod
     def of(cls, **headers: str | Sequence[str]) -> PlainHeaders:
@@ -568,7 +569,7 @@ def _judge_preflight(request: Request, response: Response, origin: str, include:
             True,
             None,
             firefox_result,
-            f"preflight passed{cred}: the browser may now send {method} {request.path}"
+            f"preflight passed{cred}: the browser may now send {method} {redact_url(request.path)}"
             + (f" with {', '.join(requested)}" if requested else ""),
         ),
         warnings,

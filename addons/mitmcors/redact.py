@@ -9,7 +9,7 @@ _SECRET_PARAM: Final = re.compile(
     r"(?i)(?:^|[_\-.])(?:token|access_token|id_token|auth|authorization|key|apikey|api_key|secret|password|"
     r"passwd|pwd|session|sessionid|sid|sig|signature|code|jwt|bearer|credential|credentials)(?:$|[_\-.])"
 )
-_USERINFO: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@]*@")
+_USERINFO: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#]*@")
 REDACTED: Final = "[redacted]"
 
 

@@ -15,7 +15,7 @@ class Report:
     def __init__(self, spec: str) -> None:
         append = spec.startswith("+")
         self.path = Path(os.path.expanduser(spec[1:] if append else spec))
-        self._file: IO[str] | None = self.path.open("a" if append else "w", encoding="utf-8")
+        self._file: IO[str] | None = self.path.open("a" if append else "w", encoding="utf-8", errors="replace")
 
     def write(self, line: dict[str, Any]) -> None:
         if self._file is None:
