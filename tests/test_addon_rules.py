@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mitmproxy import exceptions
 from mitmproxy.test import taddons
 
 from mitmcors.addon import CorsAddon
@@ -55,22 +54,51 @@ def addon(rules_file: Path) -> Iterator[CorsAddon]:
         yield a
 
 
-def test_bad_rule_file_is_refused_with_file_and_line(tmp_path: Path) -> None:
-    """Setting cors_rules to an invalid file fails with every error, file:line first."""
+def test_bad_rule_file_is_logged_with_file_and_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Setting cors_rules to an invalid file logs every error, file:line first, and loads no rules."""
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules:\n  - name: a\n    colour: red\n    preflight: maybe\n")
     a = CorsAddon()
-    with taddons.context(a) as tctx, pytest.raises(exceptions.OptionsError) as e:
+    caplog.set_level(logging.ERROR, logger="mitmcors")
+    with taddons.context(a) as tctx:
         tctx.configure(a, cors_rules=str(bad))
-    assert f"{bad}:3:" in str(e.value)
-    assert f"{bad}:4:" in str(e.value)
+    assert a.rules is None
+    assert f"{bad}:3:" in caplog.text
+    assert f"{bad}:4:" in caplog.text
 
 
-def test_missing_rule_file_is_refused(tmp_path: Path) -> None:
+def test_bad_rule_file_keeps_the_rules_in_force(
+    addon: CorsAddon, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Switching cors_rules to a broken file keeps the last good rules."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules: 3\n")
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, cors_rules=str(bad))
+    assert addon.rules is not None
+    assert len(addon.rules.rules) == 4
+    assert "keeping the 4 rule(s)" in caplog.text
+
+
+def test_missing_rule_file_is_an_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A path that does not exist is an error, not silently no rules."""
     a = CorsAddon()
-    with taddons.context(a) as tctx, pytest.raises(exceptions.OptionsError, match="Cannot load cors_rules"):
+    with taddons.context(a) as tctx:
         tctx.configure(a, cors_rules=str(tmp_path / "nope.yaml"))
+    assert "Cannot load cors_rules" in caplog.text
+
+
+def test_rule_file_fixed_later_is_picked_up(tmp_path: Path) -> None:
+    """A file that was broken at load time is loaded once it is fixed."""
+    p = tmp_path / "rules.yaml"
+    p.write_text("rules: 3\n")
+    a = CorsAddon()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, cors_rules=str(p))
+        touch_later(p, "rules:\n  - name: fixed\n")
+        a.check_rules_file()
+    assert a.rules is not None
+    assert [r.name for r in a.rules.rules] == ["fixed"]
 
 
 def test_answered_preflight_never_reaches_the_server(addon: CorsAddon) -> None:

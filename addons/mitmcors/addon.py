@@ -182,19 +182,25 @@ class CorsAddon:
     # -- rule file -------------------------------------------------------------------------------
 
     def _configure_rules(self, spec: str) -> None:
-        """Load the rule file named by the option; a bad file refuses the option value (OptionsError)."""
+        """Load the rule file named by the option.
+
+        A bad file is logged as an error (every problem with file:line and its fix) and the last good rules
+        stay in force; at startup that error makes mitmdump exit, as it does for any startup error.
+        """
         if not spec:
             self.rules, self._rules_path, self._rules_signature = None, "", None
             return
         path = os.path.expanduser(spec)
+        self._rules_path = path
+        self._rules_signature = file_signature(path)
+        self._start_watcher()
         try:
             rules = read_rules(path)
         except (OSError, RuleFileError) as e:
-            raise exceptions.OptionsError(  # type: ignore[no-untyped-call]
-                f"Cannot load cors_rules {spec}:\n{e}"
-            ) from e
+            kept = f"keeping the {len(self.rules.rules)} rule(s) loaded before" if self.rules else "no rules in force"
+            logger.error(f"Cannot load cors_rules {spec} ({kept}):\n{e}")
+            return
         self._install(path, rules)
-        self._start_watcher()
 
     def _install(self, path: str, rules: RuleSet) -> None:
         self.rules, self._rules_path, self._rules_signature = rules, path, file_signature(path)
