@@ -217,3 +217,17 @@ def test_explain_command(addon: CorsAddon) -> None:
     text = addon.explain_command([f])
     assert "MissingAllowOriginHeader" in text
     assert "access-control-allow-origin: (absent)" in text
+
+
+def test_lower_case_method_links_to_its_preflight(addon: CorsAddon) -> None:
+    """`fetch(..., {method: 'patch'})` sends `patch`; it is linked to the preflight that asked for `patch`."""
+    pf = make_flow(
+        "OPTIONS",
+        {**PREFLIGHT_HEADERS, "Access-Control-Request-Method": "patch"},
+        204,
+        [("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Methods", "patch")],
+    )
+    run(addon, pf)
+    patch = make_flow("patch", PUT_HEADERS, 200, [("Access-Control-Allow-Origin", "*")], t=1000.1)
+    meta = run(addon, patch)
+    assert meta["preflight_id"] == pf.id

@@ -672,3 +672,18 @@ def test_as_dict_has_the_public_keys() -> None:
         "rule",
         "upstream",
     } <= keys
+
+
+@pytest.mark.parametrize(
+    ("headers", "warns"),
+    [
+        pytest.param([("Origin", APP), ("Content-Type", "text/plain")], True, id="simple POST without Sec-Fetch"),
+        pytest.param([("Origin", APP), ("Content-Type", "application/json")], False, id="needs a preflight: CORS"),
+        pytest.param([*CORS, ("Content-Type", "text/plain")], False, id="Sec-Fetch-Mode says cors"),
+    ],
+)
+def test_possible_no_cors_post_is_flagged(headers: list[tuple[str, str]], warns: bool) -> None:
+    """A blocked simple POST that could have been a no-cors request says so."""
+    v = evaluate(request("POST", headers), response(200))
+    assert v.blocked
+    assert any("no-cors" in w for w in v.warnings) is warns

@@ -13,6 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -20,17 +21,28 @@ from mitmproxy import command, ctx, exceptions, flow, flowfilter, http
 from mitmproxy.hooks import UpdateHook
 
 from mitmcors import fetchspec
-from mitmcors.evaluator import Kind, PlainHeaders, Request, Response, Verdict, classify, evaluate
+from mitmcors.evaluator import (
+    Classification,
+    Kind,
+    PlainHeaders,
+    Request,
+    Response,
+    Verdict,
+    WireHeaders,
+    classify,
+    evaluate,
+)
 from mitmcors.explain import explain
 from mitmcors.redact import redact_url
 from mitmcors.report import Report, Summary
 from mitmcors.rules import HeaderEdit, Rule, RuleFileError, RuleSet, cors_edit, parse_rules
-from mitmcors.tracker import PreflightEntry, PreflightTracker, RedirectHop, RedirectTracker
+from mitmcors.tracker import LRU, PreflightEntry, PreflightTracker, RedirectHop, RedirectTracker
 
 logger = logging.getLogger(__name__)
 
 BLOCKED_MARKER = ":no_entry:"
 LOG_CHOICES = ("all", "blocked", "off")
+MAX_REQUEST_IDS = 100  # a preflight served from the cache for hours lists its first 100 requests, and counts all
 RELOAD_INTERVAL = 0.5  # seconds between checks of the rule file (and flushes of held report lines)
 # A passing preflight's report line waits this long for the request it announces, so that the line can
 # carry `request_ids` (browsers send that request within milliseconds).
@@ -73,11 +85,31 @@ def absolute_key(base: str, location: str) -> str | None:
 def as_request(f: http.HTTPFlow) -> Request:
     """The request for the evaluator, with its headers indexed once (mitmproxy's get_all is a linear scan)."""
     r = f.request
-    return Request(r.method, r.scheme, r.host, r.port, r.path, PlainHeaders.from_fields(r.headers.fields))
+    return Request(wire_method(f), r.scheme, r.host, r.port, r.path, WireHeaders(r.headers.fields))
+
+
+def wire_method(f: http.HTTPFlow) -> str:
+    """The method as sent: mitmproxy's `request.method` upper-cases it, but `fetch(..., {method: 'patch'})`
+    sends `patch`, which browsers compare case-sensitively with Access-Control-Allow-Methods."""
+    return f.request.data.method.decode("utf-8", "replace")
+
+
+def has_origin(headers: http.Headers) -> bool:
+    """Cheaper than `"origin" in headers` (which decodes every name): most flows have no Origin."""
+    return any(len(name) == 6 and name.lower() == b"origin" for name, _ in headers.fields)
+
+
+@dataclass(slots=True)
+class InFlight:
+    """What the request hook learnt about a flow, kept until its response (the request as the browser sent
+    it, before other addons edit it)."""
+
+    request: Request
+    classification: Classification
 
 
 def as_response(resp: http.Response) -> Response:
-    return Response(resp.status_code, PlainHeaders.from_fields(resp.headers.fields))
+    return Response(resp.status_code, WireHeaders(resp.headers.fields))
 
 
 def compile_filter(text: str) -> flowfilter.TFilter:
@@ -121,6 +153,9 @@ class CorsAddon:
         self._rules_signature: tuple[int, int, int] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._held: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._inflight: LRU[str, InFlight] = LRU(10_000)
+        self._has_ui = False  # mitmproxy console / mitmweb: tell them when a linked preflight changes
+        self._log_level = logging.INFO
 
     # -- options ---------------------------------------------------------------------------------
 
@@ -148,6 +183,8 @@ class CorsAddon:
         )
 
     def configure(self, updated: set[str]) -> None:
+        if "termlog_verbosity" in updated or "console_eventlog_verbosity" in updated:
+            self._log_level = self._visible_log_level()
         if "cors_rules" in updated:
             self._configure_rules(ctx.options.cors_rules)
         if "cors_report" in updated:
@@ -163,6 +200,17 @@ class CorsAddon:
 
     def running(self) -> None:
         self._start_watcher()
+        self._has_ui = ctx.master.addons.get("view") is not None  # type: ignore[no-untyped-call]
+        self._log_level = self._visible_log_level()
+
+    def _visible_log_level(self) -> int:
+        """The lowest level anyone displays: no point formatting info lines for `mitmdump -q`."""
+        levels = {"error": logging.ERROR, "warn": logging.WARNING, "info": logging.INFO, "alert": logging.INFO}
+        shown = [logging.DEBUG] if self._has_ui else []
+        for option in ("termlog_verbosity", "console_eventlog_verbosity"):
+            if option in ctx.options:
+                shown.append(levels.get(str(getattr(ctx.options, option)), logging.DEBUG))
+        return min(shown) if shown else logging.INFO
 
     def done(self) -> None:
         if self._watcher is not None:
@@ -262,35 +310,46 @@ class CorsAddon:
 
     @never_raises
     def request(self, f: http.HTTPFlow) -> None:
-        """Link a CORS request to its preflight and redirect at the moment the browser sends it."""
-        if "origin" not in f.request.headers:
+        """Classify the request and link it to its preflight and redirect at the moment the browser sends it."""
+        if not has_origin(f.request.headers):
             return
         req = as_request(f)
         c = classify(req)
+        self._inflight.put(f.id, InFlight(req, c))
         pending: dict[str, Any] = {"kind": c.kind.value}
         if c.kind is Kind.ACTUAL:
-            now = f.request.timestamp_start
-            key = url_key(req.scheme, req.host, req.port, req.path)
-            hop = self.redirects.find(key, now)
-            if hop is not None:
-                pending["redirected_from"] = hop.flow_id
-            origin = req.origin_header or ""
-            unsafe = tuple(fetchspec.cors_unsafe_header_names(req.headers.items(multi=True)))
-            include = "cookie" in f.request.headers
-            link = self.preflights.find(origin, key, req.method, unsafe, include, now)
-            if link is not None:
-                pending["preflight_id"] = link.entry.flow_id
-                pending["preflight_cached"] = link.cached
-                link.entry.request_ids.append(f.id)
-                link.entry.annotation["request_ids"] = list(link.entry.request_ids)
-                self._release_held(link.entry.flow_id, list(link.entry.request_ids))
-                if link.entry.flow is not None:
-                    ctx.master.addons.trigger(UpdateHook([link.entry.flow]))
+            self._link(f, req, pending)
         f.metadata["cors"] = pending
-        if c.kind is Kind.PREFLIGHT and f.response is None:
+        if c.kind is Kind.PREFLIGHT and f.response is None and self.rules is not None:
             rule = self._rule_for(f, req.origin_header or "")
             if rule is not None and rule.rewrites_cors and rule.preflight == "answer":
                 self._answer_preflight(f, req, rule, pending)
+
+    def _link(self, f: http.HTTPFlow, req: Request, pending: dict[str, Any]) -> None:
+        now = f.request.timestamp_start
+        key = url_key(req.scheme, req.host, req.port, req.path)
+        hop = self.redirects.find(key, now)
+        if hop is not None:
+            pending["redirected_from"] = hop.flow_id
+        origin = req.origin_header or ""
+        if not self.preflights.has(origin, key):
+            return
+        unsafe = tuple(fetchspec.cors_unsafe_header_names(req.headers.items(multi=True)))
+        include = bool(req.headers.get_all("cookie"))
+        link = self.preflights.find(origin, key, req.method, unsafe, include, now)
+        if link is None:
+            return
+        entry = link.entry
+        pending["preflight_id"] = entry.flow_id
+        pending["preflight_cached"] = link.cached
+        count = entry.annotation.get("requests_covered", 0) + 1
+        entry.annotation["requests_covered"] = count
+        if count <= MAX_REQUEST_IDS:
+            entry.request_ids.append(f.id)
+            entry.annotation["request_ids"] = entry.request_ids
+        self._release_held(entry.flow_id, list(entry.request_ids))
+        if self._has_ui and entry.flow is not None:
+            ctx.master.addons.trigger(UpdateHook([entry.flow]))
 
     def _answer_preflight(self, f: http.HTTPFlow, req: Request, rule: Rule, pending: dict[str, Any]) -> None:
         """`preflight: answer`: reply 204 from the proxy; the server never sees the OPTIONS."""
@@ -325,16 +384,19 @@ class CorsAddon:
     @never_raises
     def responseheaders(self, f: http.HTTPFlow) -> None:
         """Rewrite an actual CORS response's headers before they are sent on (works for streamed bodies)."""
-        if f.response is None or "origin" not in f.request.headers:
+        if self.rules is None or f.response is None:
+            return
+        inflight = self._inflight.get(f.id)
+        if inflight is None or inflight.classification.kind is not Kind.ACTUAL:
             return
         pending = f.metadata.get("cors") or {}
-        if pending.get("kind") != Kind.ACTUAL.value or "rule" in pending or "dry_run" in pending:
+        if "rule" in pending or "dry_run" in pending:
             return
-        req = as_request(f)
+        req = inflight.request
         rule = self._rule_for(f, req.origin_header or "")
         if rule is None:
             return
-        upstream = evaluate(req, as_response(f.response))
+        upstream = evaluate(req, as_response(f.response), inflight.classification)
         edit = cors_edit(
             rule,
             preflight=False,
@@ -374,14 +436,20 @@ class CorsAddon:
 
     @never_raises
     def response(self, f: http.HTTPFlow) -> None:
-        if f.response is None or "origin" not in f.request.headers:
+        if f.response is None:
             return
-        req = as_request(f)
+        inflight = self._inflight.pop(f.id, None)
+        if inflight is None:  # the request hook did not see it (e.g. the addon was loaded mid-flow)
+            if not has_origin(f.request.headers):
+                return
+            req = as_request(f)
+            inflight = InFlight(req, classify(req))
+        req, c = inflight.request, inflight.classification
         pending = f.metadata.get("cors") or {}
-        if pending.get("kind") == Kind.PREFLIGHT.value and "rule" not in pending and "dry_run" not in pending:
+        if c.kind is Kind.PREFLIGHT and self.rules is not None and "rule" not in pending and "dry_run" not in pending:
             rule = self._rule_for(f, req.origin_header or "")
             if rule is not None:
-                upstream = evaluate(req, as_response(f.response))
+                upstream = evaluate(req, as_response(f.response), c)
                 edit = cors_edit(
                     rule,
                     preflight=True,
@@ -392,7 +460,7 @@ class CorsAddon:
                     status=f.response.status_code,
                 )
                 self._apply(f, req, rule, edit, upstream, pending)
-        verdict = evaluate(req, as_response(f.response))
+        verdict = evaluate(req, as_response(f.response), c)
         annotation = self._annotate(f, verdict)
         if verdict.kind is Kind.PREFLIGHT and verdict.preflight is not None:
             self.preflights.add(
@@ -421,12 +489,15 @@ class CorsAddon:
     @never_raises
     def error(self, f: http.HTTPFlow) -> None:
         """A CORS request that got no (whole) response fails in the page too (net::ERR_* in Chromium)."""
-        if "origin" not in f.request.headers:
-            return
+        inflight = self._inflight.pop(f.id, None)
+        if inflight is None:
+            if not has_origin(f.request.headers):
+                return
+            req = as_request(f)
+            inflight = InFlight(req, classify(req))
         if f.response is not None and "verdict" in (f.metadata.get("cors") or {}):
             return  # judged at its response; the error came later
-        req = as_request(f)
-        c = classify(req)
+        req, c = inflight.request, inflight.classification
         if c.kind not in (Kind.PREFLIGHT, Kind.ACTUAL):
             return
         annotation = dict(f.metadata.get("cors") or {})
@@ -516,7 +587,7 @@ class CorsAddon:
         if self.report is not None:
             line = {
                 "flow_id": f.id,
-                "method": f.request.method,
+                "method": wire_method(f),
                 "url": redact_url(f.request.url),
                 "timestamp": f.request.timestamp_start,
                 **annotation,
@@ -557,7 +628,9 @@ class CorsAddon:
         blocked = a["verdict"] == "blocked"
         if mode == "off" or (mode == "blocked" and not blocked):
             return
-        what = "preflight" if a["kind"] == "preflight" else f.request.method
+        if (logging.WARNING if blocked else logging.INFO) < self._log_level:
+            return  # nobody would see it (e.g. mitmdump -q): skip the formatting and the log fan-out
+        what = "preflight" if a["kind"] == "preflight" else wire_method(f)
         head = f"CORS {'BLOCKED' if blocked else 'allowed'} {what} {redact_url(f.request.url)} from {a['origin']}"
         if blocked:
             fix = a["message"].split(" Fix: ", 1)

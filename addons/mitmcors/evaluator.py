@@ -27,6 +27,7 @@ __all__ = [
     "Request",
     "Response",
     "Verdict",
+    "WireHeaders",
     "classify",
     "evaluate",
 ]
@@ -42,6 +43,10 @@ class HeaderLines(Protocol):
     def get_all(self, name: str) -> list[str]: ...
 
     def items(self, multi: bool = ...) -> Iterable[tuple[str, str]]: ...
+
+    def keys(self) -> Iterable[str]:
+        """Each header name once, in order of first appearance."""
+        ...
 
 
 class PlainHeaders:
@@ -77,8 +82,51 @@ class PlainHeaders:
     def items(self, multi: bool = False) -> Iterator[tuple[str, str]]:
         return iter(self._lines)
 
+    def keys(self) -> list[str]:
+        return list(dict.fromkeys(name for name, _ in self._lines))
+
     def __repr__(self) -> str:
         return f"PlainHeaders({self._lines!r})"
+
+
+_WIRE_KEYS: dict[str, bytes] = {}  # header name as asked for → lowercased bytes key
+
+
+class WireHeaders:
+    """Header lines as mitmproxy holds them (`Headers.fields`, bytes), indexed once, decoded only on access.
+
+    Bytes that are not UTF-8 become U+FFFD, so annotations stay valid JSON (such a value never matches an
+    origin anyway).
+    """
+
+    __slots__ = ("_decoded", "_fields", "_index")
+
+    def __init__(self, fields: Sequence[tuple[bytes, bytes]]) -> None:
+        self._fields = fields
+        index: dict[bytes, list[bytes]] = {}
+        for name, value in fields:
+            index.setdefault(name.lower(), []).append(value)
+        self._index = index
+        self._decoded: dict[bytes, list[str]] = {}
+
+    def get_all(self, name: str) -> list[str]:
+        key = _WIRE_KEYS.get(name)
+        if key is None:
+            key = name.lower().encode("latin-1", "replace")
+            if len(_WIRE_KEYS) < 512:
+                _WIRE_KEYS[name] = key
+        decoded = self._decoded.get(key)
+        if decoded is None:
+            raw = self._index.get(key)
+            decoded = [v.decode("utf-8", "replace") for v in raw] if raw else []
+            self._decoded[key] = decoded
+        return decoded
+
+    def items(self, multi: bool = False) -> list[tuple[str, str]]:
+        return [(k.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for k, v in self._fields]
+
+    def keys(self) -> list[str]:
+        return list(dict.fromkeys([k.decode("utf-8", "replace") for k, _ in self._fields]))
 
 
 class Kind(enum.StrEnum):
@@ -285,7 +333,7 @@ def _access_chromium(
     """Chromium `CheckAccess` on the comma-joined Allow-Origin value. Returns (reason, failed value)."""
     if not acao_lines:
         return Reason.MissingAllowOriginHeader, ""
-    acao = ", ".join(v.strip(" \t") for v in acao_lines)
+    acao = acao_lines[0].strip(" \t") if len(acao_lines) == 1 else ", ".join([v.strip(" \t") for v in acao_lines])
     if acao == "*":
         # [F] CORS check step 3: "*" only for a request whose credentials mode is not "include".
         return (Reason.WildcardOriginNotAllowed, "*") if include else (None, "")
@@ -298,7 +346,7 @@ def _access_chromium(
         return Reason.AllowOriginMismatch, acao
     if include:
         # [F] step 6: Access-Control-Allow-Credentials must be exactly `true`.
-        acac = ", ".join(v.strip(" \t") for v in acac_lines)
+        acac = ", ".join([v.strip(" \t") for v in acac_lines])
         if acac != "true":
             return Reason.InvalidAllowCredentials, acac
     return None, ""
@@ -430,13 +478,9 @@ def _unreadable(response: Response, include: bool) -> tuple[str, ...]:
     """[F] CORS-filtered response: names outside the safelist and Access-Control-Expose-Headers."""
     exposed = set(fetchspec.split_names(response.headers.get_all("access-control-expose-headers")))
     star = not include and "*" in exposed
-    seen: set[str] = set()
     hidden: list[str] = []
-    for name, _ in response.headers.items(multi=True):
+    for name in response.headers.keys():  # noqa: SIM118 - a HeaderLines protocol, not a dict
         low = name.lower()
-        if low in seen:
-            continue
-        seen.add(low)
         if low in fetchspec.FORBIDDEN_RESPONSE_HEADERS:
             hidden.append(name)
         elif low in fetchspec.SAFELISTED_RESPONSE_HEADERS or low in exposed or star:
@@ -647,6 +691,28 @@ def _max_age_warnings(response: Response) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 
+def _include_may_differ(h: HeaderLines, origin: str, preflight: bool) -> bool:
+    """Can credentials mode "include" change the outcome? Only through `*` (a wildcard without credentials, a
+    literal with them) or an Allow-Origin that matches but lacks `Allow-Credentials: true`."""
+    acao = h.get_all("access-control-allow-origin")
+    if len(acao) != 1:
+        return False
+    value = acao[0].strip(" \t")
+    if value == "*":
+        return True
+    if value != origin:
+        return False
+    if [v.strip(" \t") for v in h.get_all("access-control-allow-credentials")] != ["true"]:
+        return True
+    if preflight:
+        return any(
+            "*" in v
+            for name in ("access-control-allow-methods", "access-control-allow-headers")
+            for v in h.get_all(name)
+        )
+    return any("*" in v for v in h.get_all("access-control-expose-headers"))
+
+
 def _same(a: Outcome, b: Outcome) -> bool:
     return a.allowed == b.allowed and a.reason == b.reason and a.firefox_reason == b.firefox_reason
 
@@ -666,7 +732,11 @@ def evaluate(request: Request, response: Response, classification: Classificatio
     if c.kind is Kind.PREFLIGHT:
         # Preflights never carry credentials; the actual request's mode decides, and it is not known yet.
         plain, warnings = _judge_preflight(request, response, origin, include=False)
-        creds, _ = _judge_preflight(request, response, origin, include=True)
+        creds = (
+            _judge_preflight(request, response, origin, include=True)[0]
+            if _include_may_differ(response.headers, origin, preflight=True)
+            else plain
+        )
         facts = _preflight_facts(request, response)
         warnings += _max_age_warnings(response)
         if not plain.allowed:
@@ -691,21 +761,31 @@ def evaluate(request: Request, response: Response, classification: Classificatio
     credentials = Credentials.INCLUDE if include else Credentials.UNKNOWN
     outcome = _judge_actual(request, response, origin, include)
     if_credentials = None
-    if not include:
-        with_creds = _judge_actual(request, response, origin, include=True)
-        if not _same(outcome, with_creds):
-            if_credentials = with_creds
+    if not include and _include_may_differ(response.headers, origin, preflight=False):
+        # Only the Allow-Origin/-Credentials checks depend on the mode; the message is left to `explain`.
+        h = response.headers
+        acao, acac = h.get_all("access-control-allow-origin"), h.get_all("access-control-allow-credentials")
+        reason, _ = _access_chromium(acao, acac, origin, True)
+        firefox = _access_firefox(acao, acac, origin, True)
+        if reason is not None or firefox != outcome.firefox_reason:
+            if_credentials = Outcome(reason is None, reason, firefox)
     actual_warnings: list[str] = []
     vary = _vary_warning(response, origin)
     if vary:
         actual_warnings.append(vary)
+    if not outcome.allowed and _could_be_no_cors(request):
+        actual_warnings.append(
+            "This request carries no Sec-Fetch-Mode (plain-http targets never get it), so a no-cors request "
+            "(mode: 'no-cors', navigator.sendBeacon) looks exactly like it: if the page sent it that way, the "
+            "browser did not block it, the page just cannot read the response."
+        )
     location = _first(response.headers, "location") if response.status in REDIRECT_STATUSES else None
     if outcome.allowed and location is None:
         unreadable = _unreadable(response, include)
     elif outcome.allowed:
         unreadable = ()
     else:
-        unreadable = tuple(dict.fromkeys(name for name, _ in response.headers.items(multi=True)))
+        unreadable = tuple(response.headers.keys())
     return Verdict(
         Kind.ACTUAL,
         origin,
@@ -716,6 +796,15 @@ def evaluate(request: Request, response: Response, classification: Classificatio
         warnings=tuple(actual_warnings),
         note=c.note,
         redirect_location=location,
+    )
+
+
+def _could_be_no_cors(request: Request) -> bool:
+    """A simple POST without Fetch Metadata: byte-for-byte the same as a no-cors POST."""
+    return (
+        request.method == "POST"
+        and not request.headers.get_all("sec-fetch-mode")
+        and not fetchspec.cors_unsafe_header_names(request.headers.items(multi=True))
     )
 
 

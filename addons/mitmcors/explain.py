@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mitmcors import fetchspec
-from mitmcors.evaluator import Kind, Outcome, Request, Response, classify, evaluate
+from mitmcors.evaluator import Kind, Outcome, Request, Response, _judge_actual, classify, evaluate
 from mitmcors.redact import redact_url
 
 _SHOWN_RESPONSE_HEADERS = (
@@ -74,8 +74,11 @@ def explain(request: Request, response: Response, annotation: dict[str, Any] | N
     out.append(f"  4. Verdict: {_outcome(v.outcome)}")
     out.append(f"     {v.outcome.message}")
     if v.if_credentials is not None:
-        out.append(f"     With credentials: 'include': {_outcome(v.if_credentials)}")
-        out.append(f"     {v.if_credentials.message}")
+        with_creds = v.if_credentials
+        if v.preflight is None:  # the fast path leaves the message out; rebuild it in full
+            with_creds = _judge_actual(request, response, v.origin, include=True)
+        out.append(f"     With credentials: 'include': {_outcome(with_creds)}")
+        out.append(f"     {with_creds.message}")
     if v.preflight is not None:
         out.append(
             f"  5. Preflight cache: Chromium {v.preflight.max_age_chromium} s, Firefox {v.preflight.max_age_firefox} s"

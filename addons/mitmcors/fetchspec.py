@@ -6,6 +6,7 @@ https://fetch.spec.whatwg.org/ ([F] in shared/docs/cors-reference.md).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Final
@@ -86,6 +87,7 @@ class ListParseError(ValueError):
         self.element = element
 
 
+@functools.lru_cache(maxsize=1024)
 def serialize_origin(scheme: str, host: str, port: int) -> str:
     """[HTML] ASCII serialization of a tuple origin: default ports dropped, IPv6 bracketed, lowercase."""
     scheme = scheme.lower()
@@ -97,6 +99,7 @@ def serialize_origin(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://{host}:{port}"
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_origin(value: str) -> str | None:
     """Parse an `Origin` header value into its serialization; None when it is not a tuple origin.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -102,6 +103,7 @@ class OriginPattern:
         return self.regex.fullmatch(origin) is not None
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_origin_pattern(raw: str, *, allow_null: bool) -> OriginPattern:
     """Compile one origin pattern.
 
@@ -557,6 +559,7 @@ def parse_rules(text: str, path: str, compile_filter: Callable[[str], Any]) -> R
         RuleFileError: with every error found, each with its line and fix.
     """
     c = _Collector()
+    compile_filter = functools.lru_cache(maxsize=None)(compile_filter)  # big files repeat their filters
     try:
         root, duplicates = load(text)
     except YamlError as e:

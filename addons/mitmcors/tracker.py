@@ -70,6 +70,10 @@ class PreflightTracker:
     def __len__(self) -> int:
         return sum(len(v) for v in self._entries.values())
 
+    def has(self, origin: str, url: str) -> bool:
+        """Is any preflight remembered for this origin and URL? (A cheap test before `find`.)"""
+        return (origin, url) in self._entries
+
     def add(self, entry: PreflightEntry) -> None:
         key = (entry.origin, entry.url)
         entries = self._entries.get(key, [])
