@@ -231,3 +231,13 @@ def test_lower_case_method_links_to_its_preflight(addon: CorsAddon) -> None:
     patch = make_flow("patch", PUT_HEADERS, 200, [("Access-Control-Allow-Origin", "*")], t=1000.1)
     meta = run(addon, patch)
     assert meta["preflight_id"] == pf.id
+
+
+def test_cookie_on_the_announced_request_tells_the_preflights_credentials_mode(addon: CorsAddon) -> None:
+    """A preflight has no cookies; the request it announced does, so the preflight was for `include`."""
+    ok = [*PREFLIGHT_OK, ("Access-Control-Allow-Credentials", "true")]
+    pf = make_flow("OPTIONS", PREFLIGHT_HEADERS, 204, ok)
+    assert run(addon, pf)["credentials"] == "unknown"
+    put = make_flow("PUT", {**PUT_HEADERS, "Cookie": "session=1"}, 200, PUT_OK, t=1000.1)
+    run(addon, put)
+    assert pf.metadata["cors"]["credentials"] == "include"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import logging
 import os
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -37,6 +37,7 @@ from mitmcors.redact import redact_url
 from mitmcors.report import Report, Summary
 from mitmcors.rules import HeaderEdit, Rule, RuleFileError, RuleSet, cors_edit, parse_rules
 from mitmcors.tracker import LRU, PreflightEntry, PreflightTracker, RedirectHop, RedirectTracker
+from mitmcors.yamlsource import backend_name
 
 logger = logging.getLogger(__name__)
 
@@ -254,7 +255,7 @@ class CorsAddon:
         self.rules, self._rules_path, self._rules_signature = rules, path, file_signature(path)
         for warning in rules.warnings:
             logger.warning(f"cors_rules {path}: {warning}")
-        logger.info(f"cors_rules: {len(rules.rules)} rule(s) loaded from {path}")
+        logger.info(f"cors_rules: {len(rules.rules)} rule(s) loaded from {path} (read with {backend_name()})")
 
     def check_rules_file(self) -> None:
         """Reload the rule file if it changed on disk; an invalid edit keeps the last good rules."""
@@ -342,6 +343,13 @@ class CorsAddon:
         entry = link.entry
         pending["preflight_id"] = entry.flow_id
         pending["preflight_cached"] = link.cached
+        announced_with_cookie = include and not link.cached and entry.annotation.get("credentials") == "unknown"
+        if announced_with_cookie and entry.annotation.get("if_credentials") is None:
+            # The request the preflight announced carries a cookie: its credentials mode was "include".
+            entry.annotation["credentials"] = "include"
+            held = self._held.get(entry.flow_id)
+            if held is not None:
+                held[1]["credentials"] = "include"
         count = entry.annotation.get("requests_covered", 0) + 1
         entry.annotation["requests_covered"] = count
         if count <= MAX_REQUEST_IDS:

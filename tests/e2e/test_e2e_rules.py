@@ -136,3 +136,34 @@ def test_broken_rule_file_at_start_stops_mitmdump_with_file_and_line(
     assert "allow_origins: reflect or a list of origins" in out
     # No traceback of ours (mitmproxy itself may print one when the harness probes its port while it exits).
     assert "mitmcors/" not in out, out
+
+
+class MitmdumpWithoutPyYAML(Mitmdump):
+    """mitmdump with a first script that makes `import yaml` fail, loaded before addons/cors.py."""
+
+    def args(self) -> list[str]:
+        args = super().args()
+        blocker = self.workdir / "no_pyyaml.py"
+        blocker.write_text("import sys\n\nsys.modules['yaml'] = None  # as in a build without PyYAML\naddons = []\n")
+        first_script = args.index("-s")
+        return [*args[:first_script], "-s", str(blocker), *args[first_script:]]
+
+
+def test_rules_load_without_pyyaml_as_in_standalone_builds(
+    backend: Backend, confdir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """mitmproxy's standalone binaries ship ruamel.yaml but not PyYAML: the rule file still loads and applies."""
+    work = tmp_path_factory.mktemp("no-pyyaml")
+    rules = work / "rules.yaml"
+    rules.write_text("rules:\n  - name: via ruamel\n    match: {path: /rules/ruamel/*}\n    allow_origins: '*'\n")
+    p = MitmdumpWithoutPyYAML(work, confdir, extra=["--set", f"cors_rules={rules}"], name="no-pyyaml")
+    p.start()
+    try:
+        path = backend.route("/rules/ruamel/e", GET=Answer(200))
+        assert header(p.send("GET", backend.a + path, cors_headers()), ACAO) == "*"
+        assert "1 rule(s) loaded" in p.output()
+        assert "(read with ruamel.yaml)" in p.output()
+        assert "Cannot load cors_rules" not in p.output()
+    finally:
+        p.stop()
+        p.kill()
