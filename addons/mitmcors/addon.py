@@ -47,7 +47,7 @@ MAX_REQUEST_IDS = 100  # a preflight served from the cache for hours lists its f
 RELOAD_INTERVAL = 0.5  # seconds between checks of the rule file (and flushes of held report lines)
 # A passing preflight's report line waits this long for the request it announces, so that the line can
 # carry `request_ids` (browsers send that request within milliseconds).
-REPORT_HOLD = 1.0
+REPORT_HOLD = 1.5
 
 F = TypeVar("F", bound=Callable[..., None])
 
