@@ -386,7 +386,8 @@ class CorsAddon:
         pending["upstream"] = {
             "verdict": None,
             "reason": None,
-            "note": "answered by the proxy; the server never saw this preflight",
+            "firefox_reason": None,
+            "message": "answered by the proxy (preflight: answer): the server never saw this preflight",
         }
 
     @never_raises

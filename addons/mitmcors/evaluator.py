@@ -508,7 +508,44 @@ def _vary_warning(response: Response, origin: str) -> str | None:
 # [F] CORS-preflight fetch, in Chromium's order (PreflightController + PreflightResult).
 
 
-def _judge_preflight(request: Request, response: Response, origin: str, include: bool) -> tuple[Outcome, list[str]]:
+@dataclass(frozen=True, slots=True)
+class _PreflightInput:
+    """A preflight's request and response, read and parsed once for every credentials mode and browser."""
+
+    method: str  # Access-Control-Request-Method
+    requested: list[str]  # Access-Control-Request-Headers, lowercased
+    methods: list[str] | None  # Access-Control-Allow-Methods; None when it does not parse
+    bad_method: str
+    headers: list[str] | None  # Access-Control-Allow-Headers, lowercased; None when it does not parse
+    bad_header: str
+
+    @classmethod
+    def read(cls, request: Request, response: Response) -> _PreflightInput:
+        h = response.headers
+        methods: list[str] | None
+        headers: list[str] | None
+        bad_method = bad_header = ""
+        try:
+            methods = fetchspec.parse_list(h.get_all("access-control-allow-methods"))
+        except fetchspec.ListParseError as e:
+            methods, bad_method = None, e.element
+        try:
+            headers = [n.lower() for n in fetchspec.parse_list(h.get_all("access-control-allow-headers"))]
+        except fetchspec.ListParseError as e:
+            headers, bad_header = None, e.element
+        return cls(
+            method=_first(request.headers, "access-control-request-method") or "",
+            requested=fetchspec.split_names(request.headers.get_all("access-control-request-headers")),
+            methods=methods,
+            bad_method=bad_method,
+            headers=headers,
+            bad_header=bad_header,
+        )
+
+
+def _judge_preflight(
+    request: Request, response: Response, origin: str, include: bool, p: _PreflightInput
+) -> tuple[Outcome, list[str]]:
     h = response.headers
     warnings: list[str] = []
     status = response.status
@@ -546,38 +583,32 @@ def _judge_preflight(request: Request, response: Response, origin: str, include:
             ),
             warnings,
         )
-    method = _first(request.headers, "access-control-request-method") or ""
-    requested = fetchspec.split_names(request.headers.get_all("access-control-request-headers"))
-
-    firefox_result = _firefox_preflight_lists(h, method, requested, include)
-
-    # Step 1 of "CORS-preflight fetch" on success: parse both lists; a parse failure is a network error.
-    try:
-        methods = fetchspec.parse_list(h.get_all("access-control-allow-methods"))
-    except fetchspec.ListParseError as e:
+    method, requested = p.method, p.requested
+    firefox_result = _firefox_preflight_lists(p, include)
+    # Step 1 of "CORS-preflight fetch" on success: both lists must parse; a parse failure is a network error.
+    if p.methods is None:
         return (
             _blocked(
                 Reason.InvalidAllowMethodsPreflightResponse,
                 firefox_result,
                 "",
                 f"Access-Control-Allow-Methods must be a comma-separated list of method names; "
-                f"{e.element!r} is not one",
+                f"{p.bad_method!r} is not one",
             ),
             warnings,
         )
-    try:
-        header_names = fetchspec.parse_list(h.get_all("access-control-allow-headers"))
-    except fetchspec.ListParseError as e:
+    if p.headers is None:
         return (
             _blocked(
                 Reason.InvalidAllowHeadersPreflightResponse,
                 firefox_result,
                 "",
                 f"Access-Control-Allow-Headers must be a comma-separated list of header names; "
-                f"{e.element!r} is not one",
+                f"{p.bad_header!r} is not one",
             ),
             warnings,
         )
+    methods = p.methods
     # Step 3: methods are compared case-sensitively; "*" is a literal under credentials "include".
     if not (method in fetchspec.SAFELISTED_METHODS or method in methods or (not include and "*" in methods)):
         fix = f"add {method} to 'Access-Control-Allow-Methods'"
@@ -589,7 +620,7 @@ def _judge_preflight(request: Request, response: Response, origin: str, include:
         return _blocked(Reason.MethodDisallowedByPreflightResponse, firefox_result, method, fix), warnings
     # Step 5: every CORS-unsafe request-header name must be listed (case-insensitively), or "*" when the
     # request is not credentialed.
-    allowed = {n.lower() for n in header_names}
+    allowed = p.headers
     star = not include and "*" in allowed
     for name in requested:
         if name in allowed:
@@ -620,50 +651,30 @@ def _judge_preflight(request: Request, response: Response, origin: str, include:
     )
 
 
-def _firefox_preflight_lists(h: HeaderLines, method: str, requested: list[str], include: bool) -> FirefoxReason | None:
+def _firefox_preflight_lists(p: _PreflightInput, include: bool) -> FirefoxReason | None:
     """Firefox `CheckPreflightRequestApproved`: methods parsed and checked, then headers."""
-    found = method in fetchspec.SAFELISTED_METHODS
-    for line in h.get_all("access-control-allow-methods"):
-        for raw in line.split(","):
-            m = raw.strip(" \t")
-            if not m:
-                continue
-            if not fetchspec._TOKEN.fullmatch(m):
-                return FirefoxReason.CORSInvalidAllowMethod
-            found = found or m == method or (m == "*" and not include)
-    if not found:
+    if p.methods is None:
+        return FirefoxReason.CORSInvalidAllowMethod
+    wildcard = not include
+    if not (p.method in fetchspec.SAFELISTED_METHODS or p.method in p.methods or (wildcard and "*" in p.methods)):
         return FirefoxReason.CORSMethodNotFound
-    allowed: set[str] = set()
-    for line in h.get_all("access-control-allow-headers"):
-        for raw in line.split(","):
-            name = raw.strip(" \t")
-            if not name:
-                continue
-            if not fetchspec._TOKEN.fullmatch(name):
-                return FirefoxReason.CORSInvalidAllowHeader
-            allowed.add(name.lower())
-    wildcard = not include and "*" in allowed
-    for name in requested:
-        if name not in allowed and not wildcard:
-            return FirefoxReason.CORSMissingAllowHeaderFromPreflight
+    if p.headers is None:
+        return FirefoxReason.CORSInvalidAllowHeader
+    star = wildcard and "*" in p.headers
+    if not star and any(name not in p.headers for name in p.requested):
+        return FirefoxReason.CORSMissingAllowHeaderFromPreflight
     return None
 
 
-def _preflight_facts(request: Request, response: Response) -> PreflightFacts:
-    h = response.headers
-    max_age = _first(h, "access-control-max-age")
+def _preflight_facts(response: Response, p: _PreflightInput) -> PreflightFacts:
+    max_age = _first(response.headers, "access-control-max-age")
     chromium, _ = fetchspec.parse_max_age_chromium(max_age)
     firefox, _ = fetchspec.parse_max_age_firefox(max_age)
-    try:
-        methods = frozenset(fetchspec.parse_list(h.get_all("access-control-allow-methods")))
-        headers = frozenset(n.lower() for n in fetchspec.parse_list(h.get_all("access-control-allow-headers")))
-    except fetchspec.ListParseError:
-        methods = headers = frozenset()
     return PreflightFacts(
-        method=_first(request.headers, "access-control-request-method") or "",
-        headers=tuple(fetchspec.split_names(request.headers.get_all("access-control-request-headers"))),
-        allowed_methods=methods,
-        allowed_headers=headers,
+        method=p.method,
+        headers=tuple(p.requested),
+        allowed_methods=frozenset(p.methods or ()),
+        allowed_headers=frozenset(p.headers or ()),
         max_age_chromium=chromium,
         max_age_firefox=firefox,
     )
@@ -731,13 +742,14 @@ def evaluate(request: Request, response: Response, classification: Classificatio
 
     if c.kind is Kind.PREFLIGHT:
         # Preflights never carry credentials; the actual request's mode decides, and it is not known yet.
-        plain, warnings = _judge_preflight(request, response, origin, include=False)
+        parsed = _PreflightInput.read(request, response)
+        plain, warnings = _judge_preflight(request, response, origin, False, parsed)
         creds = (
-            _judge_preflight(request, response, origin, include=True)[0]
+            _judge_preflight(request, response, origin, True, parsed)[0]
             if _include_may_differ(response.headers, origin, preflight=True)
             else plain
         )
-        facts = _preflight_facts(request, response)
+        facts = _preflight_facts(response, parsed)
         warnings += _max_age_warnings(response)
         if not plain.allowed:
             plain = Outcome(

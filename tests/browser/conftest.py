@@ -3,12 +3,13 @@ headless Chromium; each scenario gets a fresh browser context (own cookies and p
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +39,13 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
         b.close()
 
 
-@pytest.fixture(scope="session")
-def mitmdump(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Report, Path]]:
-    """A mitmdump running the CORS addon and the harness addon; yields (proxy URL, report, log path)."""
+@contextlib.contextmanager
+def running_mitmdump(backend: Backend, work: Path, *extra: str) -> Iterator[tuple[str, Report, Path]]:
+    """Run a mitmdump with the CORS addon and the harness addon (plus ``extra`` arguments, e.g. ``--set
+    cors_rules=…``) in ``work``; yields (proxy URL, report, log path) once it listens, and stops it after."""
     exe = Path(sys.executable).parent / "mitmdump"
     assert exe.exists(), f"mitmdump not found next to {sys.executable}"
     assert ADDON.exists(), f"the addon under test is missing: {ADDON}"
-    work = tmp_path_factory.mktemp("mitmdump")
     report = work / "report.jsonl"
     log = work / "mitmdump.log"
     port = _free_port()
@@ -68,6 +69,7 @@ def mitmdump(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iter
         f"harness_http_port={backend.http_port}",
         "--set",
         f"harness_https_port={backend.https_port}",
+        *extra,
     ]
     with open(log, "wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, stdin=subprocess.DEVNULL)
@@ -91,6 +93,30 @@ def mitmdump(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iter
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def mitmdump(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Report, Path]]:
+    """A mitmdump running the CORS addon and the harness addon; yields (proxy URL, report, log path)."""
+    with running_mitmdump(backend, tmp_path_factory.mktemp("mitmdump")) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def mitmdump_factory(
+    backend: Backend, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., tuple[str, Report, Path]]]:
+    """Start more mitmdumps in front of the same backend, each with extra arguments (e.g. ``"--set",
+    f"cors_rules={path}"``): ``start(*extra)`` returns (proxy URL, report, log path); all stop at session end.
+    Browser contexts reach one with ``browser.new_context(proxy={"server": url})`` (Playwright keeps loopback
+    proxied)."""
+    with contextlib.ExitStack() as stack:
+
+        def start(*extra: str) -> tuple[str, Report, Path]:
+            work = tmp_path_factory.mktemp("mitmdump")
+            return stack.enter_context(running_mitmdump(backend, work, *extra))
+
+        yield start
 
 
 @pytest.fixture(scope="session")
