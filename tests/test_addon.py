@@ -241,3 +241,16 @@ def test_cookie_on_the_announced_request_tells_the_preflights_credentials_mode(a
     put = make_flow("PUT", {**PUT_HEADERS, "Cookie": "session=1"}, 200, PUT_OK, t=1000.1)
     run(addon, put)
     assert pf.metadata["cors"]["credentials"] == "include"
+
+
+def test_explain_command_runs_through_mitmproxys_command_system() -> None:
+    """`cors.explain @all` works as typed in the mitmproxy console (flow specs resolve through the view)."""
+    from mitmproxy.addons import view
+
+    a, v = CorsAddon(), view.View()
+    with taddons.context(a, v) as tctx:
+        f = make_flow()
+        run(a, f)
+        v.add([f])
+        text = tctx.master.commands.execute("cors.explain @all")
+    assert "MissingAllowOriginHeader" in text
