@@ -99,14 +99,18 @@ class WireHeaders:
     origin anyway).
     """
 
-    __slots__ = ("_decoded", "_fields", "_index")
+    __slots__ = ("_decoded", "_fields", "_index", "_repeated")
 
     def __init__(self, fields: Sequence[tuple[bytes, bytes]]) -> None:
         self._fields = fields
-        index: dict[bytes, list[bytes]] = {}
-        for name, value in fields:
-            index.setdefault(name.lower(), []).append(value)
-        self._index = index
+        names = [name.lower() for name, _ in fields]
+        self._index: dict[bytes, bytes] = dict(zip(names, [value for _, value in fields], strict=True))
+        # Names on several lines (rare: two Allow-Origin lines, Set-Cookie, Vary ...) keep every value.
+        self._repeated: dict[bytes, list[bytes]] = {}
+        if len(self._index) != len(names):
+            for key, (_, value) in zip(names, fields, strict=True):
+                self._repeated.setdefault(key, []).append(value)
+            self._repeated = {k: v for k, v in self._repeated.items() if len(v) > 1}
         self._decoded: dict[bytes, list[str]] = {}
 
     def get_all(self, name: str) -> list[str]:
@@ -117,8 +121,12 @@ class WireHeaders:
                 _WIRE_KEYS[name] = key
         decoded = self._decoded.get(key)
         if decoded is None:
-            raw = self._index.get(key)
-            decoded = [v.decode("utf-8", "replace") for v in raw] if raw else []
+            raw = self._repeated.get(key)
+            if raw is not None:
+                decoded = [v.decode("utf-8", "replace") for v in raw]
+            else:
+                one = self._index.get(key)
+                decoded = [] if one is None else [one.decode("utf-8", "replace")]
             self._decoded[key] = decoded
         return decoded
 
@@ -281,13 +289,14 @@ def _first(headers: HeaderLines, name: str) -> str | None:
     return values[0].strip() if values else None
 
 
-def classify(request: Request) -> Classification:
+def classify(request: Request, origin: str | None = None) -> Classification:
     """Decide whether a request carrying `Origin` is a preflight, a CORS request, or not CORS at all.
 
     Sec-Fetch-Mode is used when present but never required: plain-http targets don't get it.
     """
     h = request.headers
-    origin = request.origin_header or ""
+    if origin is None:
+        origin = request.origin_header or ""
     upgrade = (_first(h, "upgrade") or "").lower()
     if upgrade == "websocket":
         return Classification(Kind.NOT_CORS, "WebSocket handshake: browsers do not apply CORS to WebSockets")
@@ -410,10 +419,19 @@ def _blocked(reason: Reason, firefox: FirefoxReason | None, value: str, fix: str
 # Judging an actual (non-preflight) CORS response, including redirect responses ([F] HTTP-redirect fetch).
 
 
-def _judge_actual(request: Request, response: Response, origin: str, include: bool) -> Outcome:
+def _judge_actual(
+    request: Request,
+    response: Response,
+    origin: str,
+    include: bool,
+    acao: list[str] | None = None,
+    acac: list[str] | None = None,
+) -> Outcome:
     h = response.headers
-    acao = h.get_all("access-control-allow-origin")
-    acac = h.get_all("access-control-allow-credentials")
+    if acao is None:
+        acao = h.get_all("access-control-allow-origin")
+    if acac is None:
+        acac = h.get_all("access-control-allow-credentials")
     if response.status == 304 and not acao:
         # A revalidation: the browser's HTTP cache merges the 304 into its stored response before the CORS
         # check, so the stored copy's Allow-Origin decides (and it passed when it was stored).
@@ -490,8 +508,7 @@ def _unreadable(response: Response, include: bool) -> tuple[str, ...]:
     return tuple(hidden)
 
 
-def _vary_warning(response: Response, origin: str) -> str | None:
-    acao = response.headers.get_all("access-control-allow-origin")
+def _vary_warning(response: Response, origin: str, acao: list[str]) -> str | None:
     if len(acao) != 1 or acao[0].strip() in ("*", "null") or acao[0].strip() != origin:
         return None
     vary = fetchspec.split_names(response.headers.get_all("vary"))
@@ -702,10 +719,11 @@ def _max_age_warnings(response: Response) -> list[str]:
 # --------------------------------------------------------------------------------------------------
 
 
-def _include_may_differ(h: HeaderLines, origin: str, preflight: bool) -> bool:
+def _include_may_differ(h: HeaderLines, origin: str, preflight: bool, acao: list[str] | None = None) -> bool:
     """Can credentials mode "include" change the outcome? Only through `*` (a wildcard without credentials, a
     literal with them) or an Allow-Origin that matches but lacks `Allow-Credentials: true`."""
-    acao = h.get_all("access-control-allow-origin")
+    if acao is None:
+        acao = h.get_all("access-control-allow-origin")
     if len(acao) != 1:
         return False
     value = acao[0].strip(" \t")
@@ -736,7 +754,7 @@ def evaluate(request: Request, response: Response, classification: Classificatio
     under `credentials: 'include'`.
     """
     origin = request.origin_header or ""
-    c = classification or classify(request)
+    c = classification or classify(request, origin)
     if c.kind in (Kind.SAME_ORIGIN, Kind.NOT_CORS):
         return Verdict(c.kind, origin, Outcome(True, message=c.note), Credentials.UNKNOWN, note=c.note)
 
@@ -771,18 +789,18 @@ def evaluate(request: Request, response: Response, classification: Classificatio
 
     include = bool(request.headers.get_all("cookie"))
     credentials = Credentials.INCLUDE if include else Credentials.UNKNOWN
-    outcome = _judge_actual(request, response, origin, include)
+    h = response.headers
+    acao, acac = h.get_all("access-control-allow-origin"), h.get_all("access-control-allow-credentials")
+    outcome = _judge_actual(request, response, origin, include, acao, acac)
     if_credentials = None
-    if not include and _include_may_differ(response.headers, origin, preflight=False):
+    if not include and _include_may_differ(h, origin, False, acao):
         # Only the Allow-Origin/-Credentials checks depend on the mode; the message is left to `explain`.
-        h = response.headers
-        acao, acac = h.get_all("access-control-allow-origin"), h.get_all("access-control-allow-credentials")
         reason, _ = _access_chromium(acao, acac, origin, True)
         firefox = _access_firefox(acao, acac, origin, True)
         if reason is not None or firefox != outcome.firefox_reason:
             if_credentials = Outcome(reason is None, reason, firefox)
     actual_warnings: list[str] = []
-    vary = _vary_warning(response, origin)
+    vary = _vary_warning(response, origin, acao)
     if vary:
         actual_warnings.append(vary)
     if not outcome.allowed and _could_be_no_cors(request):
