@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
-
 import pytest
 
 from mitmcors.evaluator import Kind, PlainHeaders, Request, Response, classify, evaluate
@@ -650,7 +648,7 @@ def test_authorization_under_wildcard_warns() -> None:
 def test_verdict_is_frozen() -> None:
     """Verdicts are immutable values."""
     v = evaluate(request(), response(200))
-    with pytest.raises(FrozenInstanceError):
+    with pytest.raises(AttributeError):
         v.kind = Kind.NOT_CORS  # type: ignore[misc]
 
 

@@ -13,8 +13,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 from mitmproxy import command, ctx, exceptions, flow, flowfilter, http
@@ -97,11 +96,13 @@ def wire_method(f: http.HTTPFlow) -> str:
 
 def has_origin(headers: http.Headers) -> bool:
     """Cheaper than `"origin" in headers` (which decodes every name): most flows have no Origin."""
-    return any(len(name) == 6 and name.lower() == b"origin" for name, _ in headers.fields)
+    for name, _ in headers.fields:  # noqa: SIM110 - a plain loop: any() over a generator costs more here
+        if len(name) == 6 and name.lower() == b"origin":
+            return True
+    return False
 
 
-@dataclass(slots=True)
-class InFlight:
+class InFlight(NamedTuple):
     """What the request hook learnt about a flow, kept until its response (the request as the browser sent
     it, before other addons edit it)."""
 
@@ -157,6 +158,7 @@ class CorsAddon:
         self._inflight: LRU[str, InFlight] = LRU(10_000)
         self._has_ui = False  # mitmproxy console / mitmweb: tell them when a linked preflight changes
         self._log_level = logging.INFO
+        self._log_mode = "all"
 
     # -- options ---------------------------------------------------------------------------------
 
@@ -186,6 +188,8 @@ class CorsAddon:
     def configure(self, updated: set[str]) -> None:
         if "termlog_verbosity" in updated or "console_eventlog_verbosity" in updated:
             self._log_level = self._visible_log_level()
+        if "cors_log" in updated:
+            self._log_mode = ctx.options.cors_log
         if "cors_rules" in updated:
             self._configure_rules(ctx.options.cors_rules)
         if "cors_report" in updated:
@@ -633,12 +637,12 @@ class CorsAddon:
                 self._write_line(line)
 
     def _log(self, f: http.HTTPFlow, a: dict[str, Any]) -> None:
-        mode = ctx.options.cors_log
         blocked = a["verdict"] == "blocked"
-        if mode == "off" or (mode == "blocked" and not blocked):
-            return
         if (logging.WARNING if blocked else logging.INFO) < self._log_level:
             return  # nobody would see it (e.g. mitmdump -q): skip the formatting and the log fan-out
+        mode = self._log_mode
+        if mode == "off" or (mode == "blocked" and not blocked):
+            return
         what = "preflight" if a["kind"] == "preflight" else wire_method(f)
         head = f"CORS {'BLOCKED' if blocked else 'allowed'} {what} {redact_url(f.request.url)} from {a['origin']}"
         if blocked:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from mitmcors import fetchspec
 from mitmcors.reasons import PREFLIGHT_VARIANT, FirefoxReason, Reason, chromium_text
@@ -150,8 +149,7 @@ class Credentials(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):
     """The request as the browser sent it: the URL's parts and the header lines on the wire."""
 
     method: str
@@ -171,14 +169,12 @@ class Request:
         return values[0].strip() if values else None
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
+class Response(NamedTuple):
     status: int
     headers: HeaderLines
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What one browser does with one response under one credentials mode."""
 
     allowed: bool
@@ -198,8 +194,7 @@ class Outcome:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class PreflightFacts:
+class PreflightFacts(NamedTuple):
     """What a preflight asked for and what its answer lets the browser cache."""
 
     method: str
@@ -227,8 +222,7 @@ class PreflightFacts:
         return all(star or name in self.allowed_headers for name in header_names)
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):
     """The whole judgement of one flow; `as_dict()` is the `flow.metadata["cors"]` shape."""
 
     kind: Kind
@@ -278,8 +272,7 @@ class Verdict:
 # Classification: is this CORS at all? ([F] main fetch; [FM] Sec-Fetch-*; cors-reference §1)
 
 
-@dataclass(frozen=True, slots=True)
-class Classification:
+class Classification(NamedTuple):
     kind: Kind
     note: str
 
@@ -525,8 +518,7 @@ def _vary_warning(response: Response, origin: str, acao: list[str]) -> str | Non
 # [F] CORS-preflight fetch, in Chromium's order (PreflightController + PreflightResult).
 
 
-@dataclass(frozen=True, slots=True)
-class _PreflightInput:
+class _PreflightInput(NamedTuple):
     """A preflight's request and response, read and parsed once for every credentials mode and browser."""
 
     method: str  # Access-Control-Request-Method

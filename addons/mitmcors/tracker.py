@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from mitmcors.evaluator import PreflightFacts
 
@@ -36,8 +36,7 @@ class PreflightEntry:
     consumed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class PreflightLink:
+class PreflightLink(NamedTuple):
     entry: PreflightEntry
     cached: bool
 
@@ -110,8 +109,7 @@ class PreflightTracker:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class RedirectHop:
+class RedirectHop(NamedTuple):
     flow_id: str
     from_url: str
     origin: str
