@@ -110,6 +110,9 @@ class InFlight(NamedTuple):
     classification: Classification
 
 
+NO_HEADERS = PlainHeaders()
+
+
 def as_response(resp: http.Response) -> Response:
     return Response(resp.status_code, WireHeaders(resp.headers.fields))
 
@@ -473,7 +476,11 @@ class CorsAddon:
                     status=f.response.status_code,
                 )
                 self._apply(f, req, rule, edit, upstream, pending)
-        verdict = evaluate(req, as_response(f.response), c)
+        if c.kind is Kind.PREFLIGHT or c.kind is Kind.ACTUAL:
+            response = as_response(f.response)
+        else:  # same-origin / not CORS: the response headers play no part
+            response = Response(f.response.status_code, NO_HEADERS)
+        verdict = evaluate(req, response, c)
         annotation = self._annotate(f, verdict)
         if verdict.kind is Kind.PREFLIGHT and verdict.preflight is not None:
             self.preflights.add(
