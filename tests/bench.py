@@ -10,7 +10,7 @@ wrong answers). About 1-1.5 minutes by default, 20-30 s with --quick.
    browser-shaped pairs (simple GET allowed by `*`, missing Allow-Origin, credentialed POST with a cookie,
    preflight passing, the PUT after it, preflight failing, 302 redirect, same-origin POST, form navigation), built
    once with the evaluator's `PlainHeaders`, with mitmproxy's `http.Headers`, and (when the evaluator has it)
-   `PlainHeaders.from_fields(headers.fields)` built inside the timed call, which is what the addon does per flow.
+   `WireHeaders(headers.fields)` built inside the timed call, which is what the addon does per flow.
    timeit-style: `repeat` timings of a calibrated number of passes over the mix; best-of and median us per call
    (the target is judged on best-of, the figure least disturbed by other work on the machine), and best-of per case.
 2. Addon hooks per flow: every HTTP hook CorsAddon has (`request`, `responseheaders`, `response`, ...) on `tflow()`

@@ -130,6 +130,22 @@ def apply_edit(headers: http.Headers, edit: HeaderEdit) -> None:
         headers.set_all(name, list(values))
 
 
+def preflight_edit(
+    rule: Rule, req: Request, *, answered: bool = False, vary: list[str] | None = None, status: int = 204
+) -> HeaderEdit:
+    """What `rule` puts on the answer to the preflight `req` (answered by the proxy, or the server's fixed)."""
+    return cors_edit(
+        rule,
+        preflight=True,
+        origin=req.origin_header or "",
+        request_method=(req.headers.get_all("access-control-request-method") or [""])[0].strip(),
+        request_headers=fetchspec.split_names(req.headers.get_all("access-control-request-headers")),
+        vary=vary or [],
+        status=status,
+        answered=answered,
+    )
+
+
 def file_signature(path: str) -> tuple[int, int, int] | None:
     try:
         st = os.stat(path)
@@ -368,18 +384,11 @@ class CorsAddon:
 
     def _answer_preflight(self, f: http.HTTPFlow, req: Request, rule: Rule, pending: dict[str, Any]) -> None:
         """`preflight: answer`: reply 204 from the proxy; the server never sees the OPTIONS."""
-        edit = cors_edit(
-            rule,
-            preflight=True,
-            origin=req.origin_header or "",
-            request_method=(req.headers.get_all("access-control-request-method") or [""])[0].strip(),
-            request_headers=fetchspec.split_names(req.headers.get_all("access-control-request-headers")),
-            answered=True,
-        )
+        edit = preflight_edit(rule, req, answered=True)
         headers = http.Headers()
         apply_edit(headers, edit)
         if rule.dry_run:
-            simulated = evaluate(req, Response(204, PlainHeaders.from_fields(headers.fields)))
+            simulated = evaluate(req, Response(204, WireHeaders(headers.fields)))
             pending["dry_run"] = {
                 "rule": rule.name,
                 "answer": True,
@@ -430,9 +439,7 @@ class CorsAddon:
         if rule.dry_run:
             headers = f.response.headers.copy()
             apply_edit(headers, edit)
-            simulated = evaluate(
-                req, Response(edit.status or f.response.status_code, PlainHeaders.from_fields(headers.fields))
-            )
+            simulated = evaluate(req, Response(edit.status or f.response.status_code, WireHeaders(headers.fields)))
             pending["dry_run"] = {"rule": rule.name, "changes": edit.describe(), **simulated.outcome.as_dict()}
             return
         if edit.status is not None:
@@ -466,15 +473,7 @@ class CorsAddon:
             rule = self._rule_for(f, req.origin_header or "")
             if rule is not None:
                 upstream = evaluate(req, as_response(f.response), c)
-                edit = cors_edit(
-                    rule,
-                    preflight=True,
-                    origin=req.origin_header or "",
-                    request_method=(req.headers.get_all("access-control-request-method") or [""])[0].strip(),
-                    request_headers=fetchspec.split_names(req.headers.get_all("access-control-request-headers")),
-                    vary=f.response.headers.get_all("vary"),
-                    status=f.response.status_code,
-                )
+                edit = preflight_edit(rule, req, vary=f.response.headers.get_all("vary"), status=f.response.status_code)
                 self._apply(f, req, rule, edit, upstream, pending)
         if c.kind is Kind.PREFLIGHT or c.kind is Kind.ACTUAL:
             response = as_response(f.response)

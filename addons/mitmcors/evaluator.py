@@ -59,22 +59,6 @@ class PlainHeaders:
         for name, value in self._lines:
             self._by_name.setdefault(name.lower(), []).append(value)
 
-    @classmethod
-    def from_fields(cls, fields: Iterable[tuple[bytes, bytes]]) -> PlainHeaders:
-        """From raw header fields (mitmproxy's `Headers.fields`); bytes that are not UTF-8 become U+FFFD, so
-        annotations stay valid JSON (such a value never matches an origin anyway)."""
-        return cls((k.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for k, v in fields)
-
-    @classmethod
-    def of(cls, **headers: str | Sequence[str]) -> PlainHeaders:
-        """Build from keyword arguments: `PlainHeaders.of(access_control_allow_origin="*")`."""
-        lines: list[tuple[str, str]] = []
-        for key, value in headers.items():
-            name = key.replace("_", "-")
-            for v in [value] if isinstance(value, str) else value:
-                lines.append((name, v))
-        return cls(lines)
-
     def get_all(self, name: str) -> list[str]:
         return self._by_name.get(name.lower(), [])
 
@@ -828,8 +812,3 @@ def _could_be_no_cors(request: Request) -> bool:
         and not request.headers.get_all("sec-fetch-mode")
         and not fetchspec.cors_unsafe_header_names(request.headers.items(multi=True))
     )
-
-
-def needs_preflight(method: str, unsafe_headers: Sequence[str]) -> bool:
-    """[F] main fetch: a CORS request needs a preflight for a non-safelisted method or unsafe headers."""
-    return method not in fetchspec.SAFELISTED_METHODS or bool(unsafe_headers)

@@ -110,10 +110,6 @@ def _scalar(node: Any) -> Any:
     return value
 
 
-class DuplicateKey(YamlError):
-    pass
-
-
 def _convert(node: Any, duplicates: list[tuple[str, int, int]]) -> Located:
     line = node.start_mark.line + 1
     kind = type(node).__name__
