@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from threading import Thread
+
+from bench import free_port, wait_listening  # the sibling benchmark's helpers (tests/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 MITMDUMP = Path(sys.executable).parent / "mitmdump"
@@ -70,25 +71,6 @@ class Backend(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"mitmdump exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError("mitmdump did not start")
 
 
 def drive(port: int, backend: int, n: int) -> None:
@@ -136,7 +118,7 @@ def measure(name: str, extra: list[str], backend: int, requests: int, warmup: in
     ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
-        wait_listening(port, proc)
+        wait_listening(port, proc, "mitmdump under callgrind", timeout=300)
         drive(port, backend, warmup)
         callgrind_control("--zero", str(proc.pid))
         drive(port, backend, requests)

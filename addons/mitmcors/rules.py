@@ -19,25 +19,6 @@ from typing import Any, Final, Literal
 from mitmcors import fetchspec
 from mitmcors.yamlsource import Located, YamlError, load
 
-RULE_KEYS: Final = (
-    "name",
-    "match",
-    "allow_origins",
-    "allow_credentials",
-    "allow_methods",
-    "allow_headers",
-    "expose_headers",
-    "max_age",
-    "preflight",
-    "strip",
-    "set",
-    "dry_run",
-    "enabled",
-    "dangerously_allow_invalid",
-    "dangerously_allow_insecure",
-)
-MATCH_KEYS: Final = ("host", "path", "origin", "filter")
-TOP_KEYS: Final = ("rules", "dry_run")
 # Keys that make a rule rewrite CORS headers; a rule with only strip/set reproduces a broken server instead.
 CORS_KEYS: Final = (
     "allow_origins",
@@ -48,6 +29,19 @@ CORS_KEYS: Final = (
     "max_age",
     "preflight",
 )
+RULE_KEYS: Final = (
+    "name",
+    "match",
+    *CORS_KEYS,
+    "strip",
+    "set",
+    "dry_run",
+    "enabled",
+    "dangerously_allow_invalid",
+    "dangerously_allow_insecure",
+)
+MATCH_KEYS: Final = ("host", "path", "origin", "filter")
+TOP_KEYS: Final = ("rules", "dry_run")
 LOCAL_HOSTS: Final = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 Wild = Literal["*", "reflect"]
