@@ -22,7 +22,9 @@ from mitmproxy.hooks import UpdateHook
 from mitmcors import fetchspec
 from mitmcors.evaluator import (
     Classification,
+    Credentials,
     Kind,
+    Outcome,
     PlainHeaders,
     Request,
     Response,
@@ -32,6 +34,7 @@ from mitmcors.evaluator import (
     evaluate,
 )
 from mitmcors.explain import explain
+from mitmcors.reasons import FirefoxReason, Reason
 from mitmcors.redact import redact_url
 from mitmcors.report import Report, Summary
 from mitmcors.rules import HeaderEdit, Rule, RuleFileError, RuleSet, cors_edit, parse_rules
@@ -450,23 +453,24 @@ class CorsAddon:
             f.response.headers.pop("content-type", None)
         apply_edit(f.response.headers, edit)
         pending["rule"] = rule.name
-        pending["upstream"] = {
-            "verdict": upstream.outcome.verdict,
-            "reason": upstream.outcome.reason.value if upstream.outcome.reason else None,
-            "firefox_reason": upstream.outcome.firefox_reason.value if upstream.outcome.firefox_reason else None,
-            "message": upstream.outcome.message,
-        }
+        pending["upstream"] = {**upstream.outcome.as_dict(), "message": upstream.outcome.message}
+
+    def _take_inflight(self, f: http.HTTPFlow) -> InFlight | None:
+        """What the request hook kept for this flow, or (if it never saw it, e.g. the addon was loaded
+        mid-flow) the same computed now; None for flows without an Origin header."""
+        inflight = self._inflight.pop(f.id, None)
+        if inflight is None and has_origin(f.request.headers):
+            req = as_request(f)
+            inflight = InFlight(req, classify(req))
+        return inflight
 
     @never_raises
     def response(self, f: http.HTTPFlow) -> None:
         if f.response is None:
             return
-        inflight = self._inflight.pop(f.id, None)
-        if inflight is None:  # the request hook did not see it (e.g. the addon was loaded mid-flow)
-            if not has_origin(f.request.headers):
-                return
-            req = as_request(f)
-            inflight = InFlight(req, classify(req))
+        inflight = self._take_inflight(f)
+        if inflight is None:
+            return
         req, c = inflight.request, inflight.classification
         pending = f.metadata.get("cors") or {}
         if c.kind is Kind.PREFLIGHT and self.rules is not None and "rule" not in pending and "dry_run" not in pending:
@@ -508,37 +512,32 @@ class CorsAddon:
     @never_raises
     def error(self, f: http.HTTPFlow) -> None:
         """A CORS request that got no (whole) response fails in the page too (net::ERR_* in Chromium)."""
-        inflight = self._inflight.pop(f.id, None)
+        inflight = self._take_inflight(f)
         if inflight is None:
-            if not has_origin(f.request.headers):
-                return
-            req = as_request(f)
-            inflight = InFlight(req, classify(req))
+            return
         if f.response is not None and "verdict" in (f.metadata.get("cors") or {}):
             return  # judged at its response; the error came later
         req, c = inflight.request, inflight.classification
         if c.kind not in (Kind.PREFLIGHT, Kind.ACTUAL):
             return
-        annotation = dict(f.metadata.get("cors") or {})
         err = f.error.msg if f.error else "no response"
-        annotation.update(
-            kind=c.kind.value,
-            origin=req.origin_header or "",
-            note=c.note,
-            verdict="blocked",
-            reason="InvalidResponse" if c.kind is Kind.PREFLIGHT else None,
-            firefox_reason="CORSDidNotSucceed2",
-            message=f"No response ({err}): Chromium reports a network error (net::ERR_*), Firefox "
-            "'CORS request did not succeed'. Fix: make the server reachable; CORS headers cannot help.",
-            credentials="include" if "cookie" in f.request.headers else "unknown",
-            if_credentials=None,
-            request_ids=annotation.get("request_ids", []),
-            preflight_id=annotation.get("preflight_id"),
-            unreadable_headers=[],
-            warnings=[],
-            rule=None,
-            upstream=None,
+        outcome = Outcome(
+            False,
+            Reason.InvalidResponse if c.kind is Kind.PREFLIGHT else None,
+            FirefoxReason.CORSDidNotSucceed,
+            f"No response ({err}): Chromium reports a network error (net::ERR_*), Firefox 'CORS request did not "
+            "succeed'. Fix: make the server reachable; CORS headers cannot help.",
         )
+        include = bool(req.headers.get_all("cookie"))
+        verdict = Verdict(
+            c.kind,
+            req.origin_header or "",
+            outcome,
+            Credentials.INCLUDE if include else Credentials.UNKNOWN,
+            note=c.note,
+        )
+        annotation = self._annotate(f, verdict)
+        annotation.update(rule=None, upstream=None)  # no response reached the page, so no rewrite did either
         self._publish(f, annotation)
 
     # -- commands --------------------------------------------------------------------------------

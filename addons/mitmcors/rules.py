@@ -237,9 +237,18 @@ class _Collector:
     def error(self, line: int, where: str, key: str, problem: str, fix: str = "") -> None:
         self.errors.append(RuleError(line, where, key, problem, fix))
 
-    def bad(self, node: Located, where: str, key: str, e: ValueError) -> None:
-        problem, _, fix = str(e).partition("|")
-        self.error(node.line, where, key, problem, fix)
+    def origin_patterns(
+        self, values: list[tuple[str, int]], where: str, key: str, *, allow_null: bool
+    ) -> tuple[OriginPattern, ...]:
+        """Compile origin patterns, reporting each bad one at its line (messages are 'problem|fix')."""
+        patterns = []
+        for raw, line in values:
+            try:
+                patterns.append(parse_origin_pattern(raw, allow_null=allow_null))
+            except ValueError as e:
+                problem, _, fix = str(e).partition("|")
+                self.error(line, where, key, f"{raw!r}: {problem}", fix)
+        return tuple(patterns)
 
 
 def _strings(node: Located, c: _Collector, where: str, key: str) -> list[tuple[str, int]] | None:
@@ -349,15 +358,8 @@ def _parse_match(node: Located, c: _Collector, where: str, compile_filter: Calla
             out["path_regex"] = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in good_paths))
     if "origin" in node.value:
         sub = node.value["origin"]
-        patterns = []
-        for raw, line in _strings(sub, c, where, "match.origin") or []:
-            if raw.strip() == "*":
-                continue
-            try:
-                patterns.append(parse_origin_pattern(raw, allow_null=True))
-            except ValueError as e:
-                c.bad(Located(raw, line), where, "match.origin", ValueError(f"{raw!r}: {e}"))
-        out["origins"] = tuple(patterns)
+        values = [(raw, line) for raw, line in _strings(sub, c, where, "match.origin") or [] if raw.strip() != "*"]
+        out["origins"] = c.origin_patterns(values, where, "match.origin", allow_null=True)
     if "filter" in node.value:
         sub = node.value["filter"]
         if not isinstance(sub.value, str) or not sub.value.strip():
@@ -427,7 +429,7 @@ def _parse_rule(
         if isinstance(sub.value, str) and sub.value in ("*", "reflect"):
             kw["allow_origins"] = sub.value
         else:
-            patterns = []
+            values = []
             for raw, line in _strings(sub, c, where, "allow_origins") or []:
                 if raw.strip() in ("*", "reflect"):
                     c.error(
@@ -437,12 +439,9 @@ def _parse_rule(
                         f"{raw!r} cannot be mixed with origins",
                         f"write allow_origins: {raw.strip()!r} on its own",
                     )
-                    continue
-                try:
-                    patterns.append(parse_origin_pattern(raw, allow_null=insecure_ok))
-                except ValueError as e:
-                    c.bad(Located(raw, line), where, "allow_origins", ValueError(f"{raw!r}: {e}"))
-            kw["allow_origins"] = tuple(patterns)
+                else:
+                    values.append((raw, line))
+            kw["allow_origins"] = c.origin_patterns(values, where, "allow_origins", allow_null=insecure_ok)
     for key, what in (("allow_methods", "method"), ("allow_headers", "header name")):
         if key in d:
             value = _tokens(d[key], c, where, key, what)
