@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from mitmproxy import http
 from mitmproxy.test import taddons, tflow
 
-from mitmcors.addon import BLOCKED_MARKER, CorsAddon
+from mitmcors.addon import CorsAddon
+from mitmcors.annotation import CorsAnnotation
+from mitmcors.output import BLOCKED_MARKER
 from tests.support import APP, make_flow, run
 
 
@@ -61,6 +64,23 @@ def test_same_origin_flow_is_annotated_but_not_commented(addon: CorsAddon) -> No
     meta = run(addon, f)
     assert (meta["kind"], meta["verdict"]) == ("same-origin", "allowed")
     assert f.comment == ""
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        pytest.param(lambda: make_flow(), id="blocked actual request"),
+        pytest.param(lambda: make_flow("OPTIONS", PREFLIGHT_HEADERS, 204, PREFLIGHT_OK), id="preflight"),
+        pytest.param(lambda: make_flow(req_headers={"Origin": "http://api.localhost:8000"}), id="same-origin"),
+    ],
+)
+def test_metadata_has_the_public_keys(addon: CorsAddon, flow: Callable[[], http.HTTPFlow]) -> None:
+    """Every flow with an Origin carries every key of the README's table, which CorsAnnotation types."""
+    meta = run(addon, flow())
+    assert CorsAnnotation.__required_keys__ <= set(meta)
+    assert set(meta) <= CorsAnnotation.__required_keys__ | CorsAnnotation.__optional_keys__
+    assert {"kind", "verdict", "reason", "firefox_reason", "message", "credentials", "if_credentials"} <= set(meta)
+    assert {"preflight_id", "request_ids", "unreadable_headers", "warnings", "rule", "upstream"} <= set(meta)
 
 
 def test_metadata_is_json_serialisable(addon: CorsAddon) -> None:
@@ -190,14 +210,23 @@ def test_cors_log_blocked_silences_allowed_flows(caplog: pytest.LogCaptureFixtur
     assert not [r for r in caplog.records if r.name.startswith("mitmcors")]
 
 
-def test_hook_errors_never_reach_mitmproxy(addon: CorsAddon, caplog: pytest.LogCaptureFixture) -> None:
-    """An internal error is logged and the flow passes through unchanged."""
+@pytest.mark.parametrize("hook", ["request", "response"])
+def test_hook_errors_never_reach_mitmproxy(
+    addon: CorsAddon, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, hook: str
+) -> None:
+    """An internal error in a hook is logged, and the flow passes through unchanged."""
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    target = {"request": "mitmcors.state.classify", "response": "mitmcors.addon.evaluate"}[hook]
+    monkeypatch.setattr(target, broken)
     f = make_flow()
-    f.request.headers["Origin"] = APP
-    f.response = None
-    f.request.timestamp_start = None  # type: ignore[assignment]
-    addon.request(f)  # must not raise even with broken timestamps
+    before = f.response.get_state()  # type: ignore[union-attr]
+    addon.request(f)
     addon.response(f)
+    assert f.response is not None and f.response.get_state() == before
+    assert f"internal error in {hook}" in caplog.text
 
 
 def test_error_flow_is_annotated(addon: CorsAddon) -> None:
@@ -208,6 +237,15 @@ def test_error_flow_is_annotated(addon: CorsAddon) -> None:
     addon.error(f)
     assert f.metadata["cors"]["verdict"] == "blocked"
     assert f.metadata["cors"]["firefox_reason"] == "CORSDidNotSucceed2"
+
+
+def test_errored_same_origin_flow_is_still_allowed(addon: CorsAddon) -> None:
+    """A same-origin request that failed is annotated as not CORS, never as blocked."""
+    f = tflow.tflow(err=True)
+    f.request.headers["Origin"] = f"{f.request.scheme}://{f.request.host}:{f.request.port}"
+    addon.request(f)
+    addon.error(f)
+    assert (f.metadata["cors"]["kind"], f.metadata["cors"]["verdict"]) == ("same-origin", "allowed")
 
 
 def test_explain_command(addon: CorsAddon) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mitmproxy import flow
 from mitmproxy.test import taddons
 
 from mitmcors.addon import CorsAddon
@@ -63,7 +64,7 @@ def test_bad_rule_file_is_logged_with_file_and_line(tmp_path: Path, caplog: pyte
     caplog.set_level(logging.ERROR, logger="mitmcors")
     with taddons.context(a) as tctx:
         tctx.configure(a, cors_rules=str(bad))
-    assert a.rules is None
+    assert a.rule_file.rules is None
     assert f"{bad}:3:" in caplog.text
     assert f"{bad}:4:" in caplog.text
 
@@ -76,8 +77,8 @@ def test_bad_rule_file_keeps_the_rules_in_force(
     bad.write_text("rules: 3\n")
     with taddons.context(addon) as tctx:
         tctx.configure(addon, cors_rules=str(bad))
-    assert addon.rules is not None
-    assert len(addon.rules.rules) == 4
+    assert addon.rule_file.rules is not None
+    assert len(addon.rule_file.rules.rules) == 4
     assert "keeping the 4 rule(s)" in caplog.text
 
 
@@ -97,9 +98,9 @@ def test_rule_file_fixed_later_is_picked_up(tmp_path: Path) -> None:
     with taddons.context(a) as tctx:
         tctx.configure(a, cors_rules=str(p))
         touch_later(p, "rules:\n  - name: fixed\n")
-        a.check_rules_file()
-    assert a.rules is not None
-    assert [r.name for r in a.rules.rules] == ["fixed"]
+        a.rule_file.check()
+    assert a.rule_file.rules is not None
+    assert [r.name for r in a.rule_file.rules.rules] == ["fixed"]
 
 
 def test_answered_preflight_never_reaches_the_server(addon: CorsAddon) -> None:
@@ -115,6 +116,52 @@ def test_answered_preflight_never_reaches_the_server(addon: CorsAddon) -> None:
     meta = f.metadata["cors"]
     assert (meta["verdict"], meta["rule"]) == ("allowed", "answer")
     assert meta["upstream"]["verdict"] is None
+
+
+def test_preflight_that_got_no_response_is_never_answered_after_the_fact(addon: CorsAddon) -> None:
+    """A failed preflight read back from a file stays failed; the rule is shown as what it would do."""
+    f = make_flow("OPTIONS", PREFLIGHT, path="/answer/x")
+    f.response, f.live = None, False
+    addon.request(f)
+    f.error = flow.Error("connection refused")
+    addon.error(f)
+    assert f.response is None
+    meta = f.metadata["cors"]
+    assert (meta["verdict"], meta["rule"]) == ("blocked", None)
+    assert meta["dry_run"]["rule"] == "answer"
+    assert meta["dry_run"]["answer"] is True
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "resp_headers"),
+    [
+        pytest.param("/forward/x", 404, [], id="preflight answered 404"),
+        pytest.param("/broken/x", 204, [("Access-Control-Allow-Origin", APP)], id="strip rule"),
+    ],
+)
+def test_flow_read_back_from_a_file_is_never_rewritten(
+    addon: CorsAddon, path: str, status: int, resp_headers: list[tuple[str, str]]
+) -> None:
+    """Rules on a read-back flow (not live) only say what they would do."""
+    f = make_flow("OPTIONS", PREFLIGHT, status=status, resp_headers=resp_headers, path=path)
+    f.live = False
+    before = f.response.get_state()  # type: ignore[union-attr]
+    meta = run(addon, f)
+    assert f.response is not None and f.response.get_state() == before
+    assert meta["rule"] is None
+    assert meta["dry_run"]["rule"] in ("forward", "break it")
+
+
+def test_failed_flow_is_never_rewritten(addon: CorsAddon) -> None:
+    """A response that arrived on a flow that already failed is left as it is."""
+    f = make_flow("PUT", status=500, path="/forward/x")
+    f.error = flow.Error("client disconnected")
+    before = f.response.get_state()  # type: ignore[union-attr]
+    addon.request(f)
+    addon.responseheaders(f)
+    addon.response(f)
+    assert f.response is not None and f.response.get_state() == before
+    assert f.metadata["cors"]["dry_run"]["verdict"] == "allowed"
 
 
 def test_forwarded_failing_preflight_is_fixed_and_keeps_upstream_verdict(addon: CorsAddon) -> None:
@@ -221,9 +268,9 @@ def touch_later(path: Path, text: str) -> None:
 def test_valid_edit_is_applied(addon: CorsAddon, rules_file: Path) -> None:
     """Changing the file replaces the rules."""
     touch_later(rules_file, "rules:\n  - name: only\n    allow_origins: '*'\n")
-    addon.check_rules_file()
-    assert addon.rules is not None
-    assert [r.name for r in addon.rules.rules] == ["only"]
+    addon.rule_file.check()
+    assert addon.rule_file.rules is not None
+    assert [r.name for r in addon.rule_file.rules.rules] == ["only"]
 
 
 def test_invalid_edit_keeps_the_last_good_rules(
@@ -232,9 +279,9 @@ def test_invalid_edit_keeps_the_last_good_rules(
     """A broken edit is logged with file:line and the old rules keep working."""
     caplog.set_level(logging.ERROR, logger="mitmcors")
     touch_later(rules_file, "rules:\n  - name: x\n    preflight: sometimes\n")
-    addon.check_rules_file()
-    assert addon.rules is not None
-    assert [r.name for r in addon.rules.rules] == ["answer", "forward", "dry", "break it"]
+    addon.rule_file.check()
+    assert addon.rule_file.rules is not None
+    assert [r.name for r in addon.rule_file.rules.rules] == ["answer", "forward", "dry", "break it"]
     assert f"{rules_file}:3:" in caplog.text
     f = make_flow(path="/forward/x")
     addon.request(f)
@@ -254,10 +301,10 @@ def test_watcher_reloads_within_two_seconds(rules_file: Path) -> None:
             touch_later(rules_file, "rules:\n  - name: reloaded\n")
             for _ in range(40):
                 await asyncio.sleep(0.05)
-                if a.rules and a.rules.rules and a.rules.rules[0].name == "reloaded":
+                if a.rule_file.rules and a.rule_file.rules.rules and a.rule_file.rules.rules[0].name == "reloaded":
                     break
             a.done()
-            return [r.name for r in a.rules.rules] if a.rules else []
+            return [r.name for r in a.rule_file.rules.rules] if a.rule_file.rules else []
 
     # A thread of its own: another suite's fixtures (Playwright's sync API) may keep a loop running here.
     result: list[list[str]] = []
@@ -271,7 +318,7 @@ def test_removing_the_option_drops_the_rules(addon: CorsAddon) -> None:
     """cors_rules='' returns to inspect-only."""
     with taddons.context(addon) as tctx:
         tctx.configure(addon, cors_rules="")
-    assert addon.rules is None
+    assert addon.rule_file.rules is None
 
 
 def test_rules_file_text_is_dedented_yaml() -> None:

@@ -652,26 +652,6 @@ def test_verdict_is_frozen() -> None:
         v.kind = Kind.NOT_CORS  # type: ignore[misc]
 
 
-def test_as_dict_has_the_public_keys() -> None:
-    """as_dict() carries every flow.metadata['cors'] key of the product spec."""
-    keys = set(evaluate(request(), response(200)).as_dict())
-    assert {
-        "kind",
-        "verdict",
-        "reason",
-        "firefox_reason",
-        "message",
-        "credentials",
-        "if_credentials",
-        "preflight_id",
-        "request_ids",
-        "unreadable_headers",
-        "warnings",
-        "rule",
-        "upstream",
-    } <= keys
-
-
 @pytest.mark.parametrize(
     ("headers", "warns"),
     [

@@ -20,7 +20,7 @@ def loaded(name: str) -> Iterator[CorsAddon]:
     a = CorsAddon()
     with taddons.context(a) as tctx:
         tctx.configure(a, cors_rules=str(RULES / name))
-        assert a.rules is not None and a.rules.rules
+        assert a.rule_file.rules is not None and a.rule_file.rules.rules
         yield a
 
 

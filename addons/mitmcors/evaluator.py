@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from mitmcors import fetchspec
-from mitmcors.reasons import PREFLIGHT_VARIANT, FirefoxReason, Reason, chromium_text
+from mitmcors.reasons import PREFLIGHT_BASE, PREFLIGHT_VARIANT, FirefoxReason, Reason, chromium_text
 from mitmcors.redact import redact_url
 
 __all__ = [
@@ -28,7 +28,10 @@ __all__ = [
     "Verdict",
     "WireHeaders",
     "classify",
+    "credentials_mode",
     "evaluate",
+    "network_error",
+    "requested_by_preflight",
 ]
 
 CHROMIUM_MAX_AGE_CAP = 7200
@@ -159,23 +162,23 @@ class Response(NamedTuple):
 
 
 class Outcome(NamedTuple):
-    """What one browser does with one response under one credentials mode."""
+    """What the browsers do with one response under one credentials mode: Chromium's reason, Firefox's,
+    what happened in words (`text`) and, when blocked, what fixes it (`fix`, its own field)."""
 
     allowed: bool
     reason: Reason | None = None
     firefox_reason: FirefoxReason | None = None
-    message: str = ""
+    text: str = ""
+    fix: str = ""
 
     @property
     def verdict(self) -> str:
         return "allowed" if self.allowed else "blocked"
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "verdict": self.verdict,
-            "reason": self.reason.value if self.reason else None,
-            "firefox_reason": self.firefox_reason.value if self.firefox_reason else None,
-        }
+    @property
+    def message(self) -> str:
+        """The one-line message of the annotation: what is wrong, then the fix."""
+        return f"{self.text} Fix: {self.fix}." if self.fix else self.text
 
 
 class PreflightFacts(NamedTuple):
@@ -218,42 +221,15 @@ class Verdict(NamedTuple):
     warnings: tuple[str, ...] = ()
     note: str = ""
     preflight: PreflightFacts | None = None
-    redirect_location: str | None = None
+    redirect: fetchspec.RedirectTarget | None = None  # an allowed redirect's target, which the browser follows
 
     @property
     def blocked(self) -> bool:
         return not self.outcome.allowed
 
-    def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "kind": self.kind.value,
-            "verdict": self.outcome.verdict,
-            "reason": self.outcome.reason.value if self.outcome.reason else None,
-            "firefox_reason": self.outcome.firefox_reason.value if self.outcome.firefox_reason else None,
-            "message": self.outcome.message,
-            "credentials": self.credentials.value,
-            "if_credentials": self.if_credentials.as_dict() if self.if_credentials else None,
-            "preflight_id": None,
-            "request_ids": [],
-            "unreadable_headers": list(self.unreadable_headers),
-            "warnings": list(self.warnings),
-            "rule": None,
-            "upstream": None,
-            "origin": self.origin,
-            "note": self.note,
-        }
-        if self.preflight is not None:
-            d["requested_method"] = self.preflight.method
-            d["requested_headers"] = list(self.preflight.headers)
-            d["max_age"] = {
-                "chromium": self.preflight.max_age_chromium,
-                "firefox": self.preflight.max_age_firefox,
-            }
-        return d
-
 
 # --------------------------------------------------------------------------------------------------
-# Classification: is this CORS at all? ([F] main fetch; [FM] Sec-Fetch-*; cors-reference §1)
+# Classification: is this CORS at all? ([F] main fetch; [FM] Sec-Fetch-*; BROWSERS.md §2)
 
 
 class Classification(NamedTuple):
@@ -310,7 +286,7 @@ def classify(request: Request, origin: str | None = None) -> Classification:
 
 
 # --------------------------------------------------------------------------------------------------
-# [F] CORS check, as Chromium's cors::CheckAccess and Firefox's CheckRequestApproved apply it.
+# [F] CORS check, as Chromium's cors::CheckAccess and Firefox's CheckRequestApproved apply it (BROWSERS.md §5).
 
 
 def _access_chromium(
@@ -321,17 +297,17 @@ def _access_chromium(
         return Reason.MissingAllowOriginHeader, ""
     acao = acao_lines[0].strip(" \t") if len(acao_lines) == 1 else ", ".join([v.strip(" \t") for v in acao_lines])
     if acao == "*":
-        # [F] CORS check step 3: "*" only for a request whose credentials mode is not "include".
+        # BROWSERS.md §5.1 step 3: "*" only for a request whose credentials mode is not "include".
         return (Reason.WildcardOriginNotAllowed, "*") if include else (None, "")
     if acao != origin:
-        # [F] step 4: byte-for-byte equality with the serialized request origin.
+        # §5.1 step 4: byte-for-byte equality with the serialized request origin.
         if " " in acao or "," in acao:
             return Reason.MultipleAllowOriginValues, acao
         if acao != "null" and not fetchspec.is_valid_url(acao):
             return Reason.InvalidAllowOriginValue, acao
         return Reason.AllowOriginMismatch, acao
     if include:
-        # [F] step 6: Access-Control-Allow-Credentials must be exactly `true`.
+        # §5.1 step 6: Access-Control-Allow-Credentials must be exactly `true`.
         acac = ", ".join([v.strip(" \t") for v in acac_lines])
         if acac != "true":
             return Reason.InvalidAllowCredentials, acac
@@ -363,7 +339,7 @@ def _fix_for_access(reason: Reason, origin: str, value: str, include: bool, pref
         )
         exact += " (this request's Origin is 'null', as after a cross-origin redirect)"
     creds = " and 'Access-Control-Allow-Credentials: true'" if include else ""
-    base = PREFLIGHT_VARIANT_INV.get(reason, reason)
+    base = PREFLIGHT_BASE.get(reason, reason)
     if base is Reason.MissingAllowOriginHeader:
         return f"add {exact}{creds} to {where}" + (" (including error responses)" if not preflight else "")
     if base is Reason.WildcardOriginNotAllowed:
@@ -385,15 +361,13 @@ def _fix_for_access(reason: Reason, origin: str, value: str, include: bool, pref
     return ""
 
 
-PREFLIGHT_VARIANT_INV: dict[Reason, Reason] = {v: k for k, v in PREFLIGHT_VARIANT.items()}
-
-
 def _blocked(reason: Reason, firefox: FirefoxReason | None, value: str, fix: str) -> Outcome:
-    return Outcome(False, reason, firefox, f"{chromium_text(reason, value)} Fix: {fix}.")
+    return Outcome(False, reason, firefox, chromium_text(reason, value), fix)
 
 
 # --------------------------------------------------------------------------------------------------
-# Judging an actual (non-preflight) CORS response, including redirect responses ([F] HTTP-redirect fetch).
+# Judging an actual (non-preflight) CORS response, including redirect responses
+# ([F] HTTP-redirect fetch; BROWSERS.md §5.4).
 
 
 def _judge_actual(
@@ -414,63 +388,54 @@ def _judge_actual(
         # check, so the stored copy's Allow-Origin decides (and it passed when it was stored).
         return Outcome(
             True,
-            message="304 Not Modified: the browser checks the CORS headers of its cached copy, which this 304 "
+            text="304 Not Modified: the browser checks the CORS headers of its cached copy, which this 304 "
             "updates; nothing to judge on the wire",
         )
     reason, value = _access_chromium(acao, acac, origin, include)
     firefox = _access_firefox(acao, acac, origin, include)
     if reason is not None:
         return _blocked(reason, firefox, value, _fix_for_access(reason, origin, value, include, preflight=False))
-    location = _first(h, "location") if response.status in REDIRECT_STATUSES else None
-    if location is not None and _scheme_of(location) not in ("", "http", "https"):
-        # [F] HTTP-redirect fetch step 5: a CORS redirect may only go to an HTTP(S) URL.
-        return _blocked(
-            Reason.CorsDisabledScheme,
-            FirefoxReason.CORSRequestNotHttp,
-            "",
-            f"redirect to an http(s) URL, not {redact_url(location)!r}",
-        )
-    if location is not None and _has_userinfo(location):
-        # [F] HTTP-redirect fetch step 8: no credentials in a CORS redirect's URL.
-        return _blocked(
-            Reason.RedirectContainsCredentials,
-            firefox,
-            redact_url(location),
-            "redirect to a Location without 'user:password@'",
-        )
+    location = _redirect_location(response)
+    if location is not None:
+        target = fetchspec.resolve_redirect(request.url, location)
+        if target.scheme not in ("", "http", "https"):
+            # BROWSERS.md §5.4(b): a CORS redirect may only go to an HTTP(S) URL.
+            return _blocked(
+                Reason.CorsDisabledScheme,
+                FirefoxReason.CORSRequestNotHttp,
+                "",
+                f"redirect to an http(s) URL, not {redact_url(location)!r}",
+            )
+        if target.has_credentials:
+            # BROWSERS.md §5.4(c): no credentials (non-empty username or password) in the URL.
+            return _blocked(
+                Reason.RedirectContainsCredentials,
+                firefox,
+                redact_url(location),
+                "redirect to a Location without 'user:password@'",
+            )
     if firefox is not None:  # Firefox-only failure: not seen in practice, but say so rather than hide it.
         return Outcome(True, None, firefox, f"Chromium allows this; Firefox blocks it ({firefox.value}).")
     if location is not None:
         return Outcome(
             True,
-            message=f"redirect allowed by the CORS check; the browser follows it to {redact_url(location)}",
+            text=f"redirect allowed by the CORS check; the browser follows it to {redact_url(location)}",
         )
     what = "'*' (any origin)" if acao and acao[0].strip() == "*" else f"{origin!r}"
     cred = " with credentials" if include else ""
     return Outcome(
         True,
-        message=f"allowed{cred}: Access-Control-Allow-Origin matches {what}; HTTP {response.status} reaches the page",
+        text=f"allowed{cred}: Access-Control-Allow-Origin matches {what}; HTTP {response.status} reaches the page",
     )
 
 
-def _scheme_of(location: str) -> str:
-    """The scheme of an absolute URL ("" for a relative reference)."""
-    head, colon, _ = location.partition(":")
-    if colon and head and head[0].isalpha() and all(c.isalnum() or c in "+-." for c in head):
-        return head.lower()
-    return ""
-
-
-def _has_userinfo(location: str) -> bool:
-    _, sep, rest = location.partition("://")
-    if not sep:
-        return False
-    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    return "@" in authority
+def _redirect_location(response: Response) -> str | None:
+    """The Location of a redirect response (None for any other response)."""
+    return _first(response.headers, "location") if response.status in REDIRECT_STATUSES else None
 
 
 def _unreadable(response: Response, include: bool) -> tuple[str, ...]:
-    """[F] CORS-filtered response: names outside the safelist and Access-Control-Expose-Headers."""
+    """[F] CORS-filtered response (BROWSERS.md §5.5): names outside the safelist and Access-Control-Expose-Headers."""
     exposed = set(fetchspec.split_names(response.headers.get_all("access-control-expose-headers")))
     star = not include and "*" in exposed
     hidden: list[str] = []
@@ -499,7 +464,7 @@ def _vary_warning(response: Response, origin: str, acao: list[str]) -> str | Non
 
 
 # --------------------------------------------------------------------------------------------------
-# [F] CORS-preflight fetch, in Chromium's order (PreflightController + PreflightResult).
+# [F] CORS-preflight fetch, in Chromium's order (PreflightController + PreflightResult; BROWSERS.md §4).
 
 
 class _PreflightInput(NamedTuple):
@@ -526,9 +491,10 @@ class _PreflightInput(NamedTuple):
             headers = [n.lower() for n in fetchspec.parse_list(h.get_all("access-control-allow-headers"))]
         except fetchspec.ListParseError as e:
             headers, bad_header = None, e.element
+        method, requested = requested_by_preflight(request)
         return cls(
-            method=_first(request.headers, "access-control-request-method") or "",
-            requested=fetchspec.split_names(request.headers.get_all("access-control-request-headers")),
+            method=method,
+            requested=requested,
             methods=methods,
             bad_method=bad_method,
             headers=headers,
@@ -542,8 +508,8 @@ def _judge_preflight(
     h = response.headers
     warnings: list[str] = []
     status = response.status
-    location = _first(h, "location")
-    if status in REDIRECT_STATUSES and location is not None:
+    location = _redirect_location(response)
+    if location is not None:
         # A preflight is fetched with redirect mode "error": any redirect fails it, before any other check.
         return (
             _blocked(
@@ -557,7 +523,7 @@ def _judge_preflight(
         )
     acao = h.get_all("access-control-allow-origin")
     acac = h.get_all("access-control-allow-credentials")
-    # Step 7: the CORS check (with the actual request's credentials mode) comes before the status check.
+    # BROWSERS.md §4.2: the CORS check (with the actual request's credentials mode) comes before the status check.
     reason, value = _access_chromium(acao, acac, origin, include)
     firefox = _access_firefox(acao, acac, origin, include)
     if reason is not None:
@@ -578,7 +544,7 @@ def _judge_preflight(
         )
     method, requested = p.method, p.requested
     firefox_result = _firefox_preflight_lists(p, include)
-    # Step 1 of "CORS-preflight fetch" on success: both lists must parse; a parse failure is a network error.
+    # §4.1 step 1: both lists must parse; a parse failure is a network error.
     if p.methods is None:
         return (
             _blocked(
@@ -602,7 +568,7 @@ def _judge_preflight(
             warnings,
         )
     methods = p.methods
-    # Step 3: methods are compared case-sensitively; "*" is a literal under credentials "include".
+    # §4.1 step 3: methods are compared case-sensitively; "*" is a literal under credentials "include".
     if not (method in fetchspec.SAFELISTED_METHODS or method in methods or (not include and "*" in methods)):
         fix = f"add {method} to 'Access-Control-Allow-Methods'"
         near = [m for m in methods if m.upper() == method.upper()]
@@ -611,7 +577,7 @@ def _judge_preflight(
         elif include and "*" in methods:
             fix += " ('*' is a literal name, not a wildcard, for credentialed requests)"
         return _blocked(Reason.MethodDisallowedByPreflightResponse, firefox_result, method, fix), warnings
-    # Step 5: every CORS-unsafe request-header name must be listed (case-insensitively), or "*" when the
+    # §4.1 step 5: every CORS-unsafe request-header name must be listed (case-insensitively), or "*" when the
     # request is not credentialed.
     allowed = p.headers
     star = not include and "*" in allowed
@@ -620,7 +586,7 @@ def _judge_preflight(
             continue
         if star:
             if name == "authorization":
-                # Spec step 4: "*" never covers Authorization; measured Chromium 156 / Firefox 153 allow it.
+                # §4.1 step 4: "*" never covers Authorization; measured Chromium 156 / Firefox 153 allow it (§7).
                 warnings.append(
                     "Authorization is covered only by 'Access-Control-Allow-Headers: *': Chromium 156 and "
                     "Firefox allow it today, but the Fetch standard (and future browsers) block it. List "
@@ -722,6 +688,43 @@ def _same(a: Outcome, b: Outcome) -> bool:
     return a.allowed == b.allowed and a.reason == b.reason and a.firefox_reason == b.firefox_reason
 
 
+def credentials_mode(headers: HeaderLines) -> Credentials:
+    """[F] credentials mode is not on the wire (BROWSERS.md §2.7): a `Cookie` proves "include"; its absence
+    proves nothing (no cookie stored, or third-party cookies blocked), so the mode is then unknown."""
+    return Credentials.INCLUDE if headers.get_all("cookie") else Credentials.UNKNOWN
+
+
+def requested_by_preflight(request: Request) -> tuple[str, list[str]]:
+    """[F] CORS-preflight fetch (BROWSERS.md §3.4): the method (Access-Control-Request-Method) and the
+    lowercased header names (Access-Control-Request-Headers) a preflight asks for."""
+    return (
+        _first(request.headers, "access-control-request-method") or "",
+        fetchspec.split_names(request.headers.get_all("access-control-request-headers")),
+    )
+
+
+def network_error(request: Request, classification: Classification, error: str) -> Verdict:
+    """A CORS request that got no (whole) response: the page sees a network error, whatever CORS says.
+
+    Chromium reports `net::ERR_*` (DevTools shows a failed preflight as `InvalidResponse`); Firefox reports
+    `CORSDidNotSucceed2`. Same-origin and not-CORS requests fail too, but never for CORS reasons.
+    """
+    origin = request.origin_header or ""
+    credentials = credentials_mode(request.headers)
+    c = classification
+    if c.kind in (Kind.SAME_ORIGIN, Kind.NOT_CORS):
+        return Verdict(c.kind, origin, Outcome(True, text=f"{c.note}; no response ({error})"), credentials, note=c.note)
+    outcome = Outcome(
+        False,
+        Reason.InvalidResponse if c.kind is Kind.PREFLIGHT else None,
+        FirefoxReason.CORSDidNotSucceed,
+        f"No response ({error}): Chromium reports a network error (net::ERR_*), Firefox 'CORS request did not "
+        "succeed'.",
+        "make the server reachable; CORS headers cannot help",
+    )
+    return Verdict(c.kind, origin, outcome, credentials, note=c.note)
+
+
 def evaluate(request: Request, response: Response, classification: Classification | None = None) -> Verdict:
     """Judge `response` to `request` as Chromium and Firefox would.
 
@@ -732,7 +735,7 @@ def evaluate(request: Request, response: Response, classification: Classificatio
     origin = request.origin_header or ""
     c = classification or classify(request, origin)
     if c.kind in (Kind.SAME_ORIGIN, Kind.NOT_CORS):
-        return Verdict(c.kind, origin, Outcome(True, message=c.note), Credentials.UNKNOWN, note=c.note)
+        return Verdict(c.kind, origin, Outcome(True, text=c.note), Credentials.UNKNOWN, note=c.note)
 
     if c.kind is Kind.PREFLIGHT:
         # Preflights never carry credentials; the actual request's mode decides, and it is not known yet.
@@ -746,12 +749,7 @@ def evaluate(request: Request, response: Response, classification: Classificatio
         facts = _preflight_facts(response, parsed)
         warnings += _max_age_warnings(response)
         if not plain.allowed:
-            plain = Outcome(
-                False,
-                plain.reason,
-                plain.firefox_reason,
-                plain.message + f" The browser did not send the {facts.method} request.",
-            )
+            plain = plain._replace(text=f"{plain.text} The browser did not send the {facts.method} request.")
         return Verdict(
             Kind.PREFLIGHT,
             origin,
@@ -763,18 +761,16 @@ def evaluate(request: Request, response: Response, classification: Classificatio
             preflight=facts,
         )
 
-    include = bool(request.headers.get_all("cookie"))
-    credentials = Credentials.INCLUDE if include else Credentials.UNKNOWN
+    credentials = credentials_mode(request.headers)
+    include = credentials is Credentials.INCLUDE
     h = response.headers
     acao, acac = h.get_all("access-control-allow-origin"), h.get_all("access-control-allow-credentials")
     outcome = _judge_actual(request, response, origin, include, acao, acac)
     if_credentials = None
     if not include and _include_may_differ(h, origin, False, acao):
-        # Only the Allow-Origin/-Credentials checks depend on the mode; the message is left to `explain`.
-        reason, _ = _access_chromium(acao, acac, origin, True)
-        firefox = _access_firefox(acao, acac, origin, True)
-        if reason is not None or firefox != outcome.firefox_reason:
-            if_credentials = Outcome(reason is None, reason, firefox)
+        with_credentials = _judge_actual(request, response, origin, True, acao, acac)
+        if not _same(outcome, with_credentials):
+            if_credentials = with_credentials
     actual_warnings: list[str] = []
     vary = _vary_warning(response, origin, acao)
     if vary:
@@ -785,13 +781,15 @@ def evaluate(request: Request, response: Response, classification: Classificatio
             "(mode: 'no-cors', navigator.sendBeacon) looks exactly like it: if the page sent it that way, the "
             "browser did not block it, the page just cannot read the response."
         )
-    location = _first(response.headers, "location") if response.status in REDIRECT_STATUSES else None
-    if outcome.allowed and location is None:
-        unreadable = _unreadable(response, include)
-    elif outcome.allowed:
-        unreadable = ()
-    else:
+    location = _redirect_location(response)
+    redirect = None
+    if not outcome.allowed:
         unreadable = tuple(response.headers.keys())
+    elif location is None:
+        unreadable = _unreadable(response, include)
+    else:  # a redirect the browser follows: the page never reads this response
+        unreadable = ()
+        redirect = fetchspec.resolve_redirect(request.url, location)
     return Verdict(
         Kind.ACTUAL,
         origin,
@@ -801,7 +799,7 @@ def evaluate(request: Request, response: Response, classification: Classificatio
         unreadable_headers=unreadable,
         warnings=tuple(actual_warnings),
         note=c.note,
-        redirect_location=location,
+        redirect=redirect,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mitmcors import fetchspec
-from mitmcors.evaluator import Kind, Outcome, Request, Response, _judge_actual, classify, evaluate
+from mitmcors.evaluator import Credentials, Kind, Outcome, Request, Response, classify, credentials_mode, evaluate
 from mitmcors.redact import redact_url
 
 _SHOWN_RESPONSE_HEADERS = (
@@ -54,12 +54,11 @@ def explain(request: Request, response: Response, annotation: dict[str, Any] | N
             "request's mode decides"
         )
     else:
-        has_cookie = bool(request.headers.get_all("cookie"))
         out.append(
             "  2. Credentials: "
             + (
                 "a Cookie is on the wire → credentials mode 'include'"
-                if has_cookie
+                if credentials_mode(request.headers) is Credentials.INCLUDE
                 else "no Cookie on the wire → mode unknown (omit/same-origin, or include with no cookie stored)"
             )
         )
@@ -75,8 +74,6 @@ def explain(request: Request, response: Response, annotation: dict[str, Any] | N
     out.append(f"     {v.outcome.message}")
     if v.if_credentials is not None:
         with_creds = v.if_credentials
-        if v.preflight is None:  # the fast path leaves the message out; rebuild it in full
-            with_creds = _judge_actual(request, response, v.origin, include=True)
         out.append(f"     With credentials: 'include': {_outcome(with_creds)}")
         out.append(f"     {with_creds.message}")
     if v.preflight is not None:

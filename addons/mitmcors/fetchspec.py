@@ -1,7 +1,7 @@
 """Small pieces of the Fetch standard, implemented once and tested on their own.
 
 Nothing here knows about mitmproxy: values in, values out. Section names refer to
-https://fetch.spec.whatwg.org/ ([F] in shared/docs/cors-reference.md).
+https://fetch.spec.whatwg.org/; the tags ([F], [CrC], [FxC] ...) are listed in BROWSERS.md §1.
 """
 
 from __future__ import annotations
@@ -9,14 +9,15 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, NamedTuple
+from urllib.parse import urljoin, urlsplit
 
 DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 # [F] "CORS-safelisted method".
 SAFELISTED_METHODS: Final = frozenset({"GET", "HEAD", "POST"})
 
-# [F] "CORS-safelisted response-header name" (Chromium also counts Content-Length, §7.9).
+# [F] "CORS-safelisted response-header name" (Chromium also counts Content-Length: BROWSERS.md §8).
 SAFELISTED_RESPONSE_HEADERS: Final = frozenset(
     {
         "cache-control",
@@ -99,6 +100,37 @@ def serialize_origin(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://{host}:{port}"
 
 
+def url_key(scheme: str, host: str, port: int, path: str) -> str:
+    """A URL as the browser's caches key it: serialized origin + path + query, without the fragment."""
+    return serialize_origin(scheme, host, port) + path.split("#", 1)[0]
+
+
+class RedirectTarget(NamedTuple):
+    """A redirect's `Location`, resolved against the URL that answered with it ([F] HTTP-redirect fetch)."""
+
+    scheme: str  # lowercased; "" when the Location cannot be parsed as a URL at all
+    has_credentials: bool  # [URL] "includes credentials": a non-empty username or password
+    key: str | None  # `url_key` of an http(s) target with a host, else None
+
+
+def resolve_redirect(base: str, location: str) -> RedirectTarget:
+    """Resolve `location` against `base` the way the URL parser does (relative references included)."""
+    try:
+        parts = urlsplit(urljoin(base, location.strip()))
+        scheme = parts.scheme.lower()
+        credentials = bool(parts.username or parts.password)
+        port = parts.port
+    except ValueError:  # a bad port or IPv6 literal: judged by its scheme alone, never linked
+        head, colon, _ = location.partition(":")
+        valid = colon and head[:1].isalpha() and all(c.isalnum() or c in "+-." for c in head)
+        return RedirectTarget(head.lower() if valid else "", False, None)
+    key = None
+    if scheme in ("http", "https") and parts.hostname:
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        key = url_key(scheme, parts.hostname, port or DEFAULT_PORTS[scheme], path)
+    return RedirectTarget(scheme, credentials, key)
+
+
 @functools.lru_cache(maxsize=1024)
 def normalize_origin(value: str) -> str | None:
     """Parse an `Origin` header value into its serialization; None when it is not a tuple origin.
@@ -138,6 +170,11 @@ def is_valid_url(value: str) -> bool:
     # scheme:opaque forms such as "data:," or "mailto:x" parse as URLs too.
     head, colon, _ = value.partition(":")
     return bool(colon) and bool(head) and head[0].isalpha() and all(c.isalnum() or c in "+-." for c in head)
+
+
+def is_token(value: str) -> bool:
+    """RFC 9110 `token` (1*tchar): what a method or a header name must be."""
+    return _TOKEN.fullmatch(value) is not None
 
 
 def parse_list(value_lines: Iterable[str]) -> list[str]:
@@ -214,7 +251,8 @@ def cors_unsafe_header_names(headers: Iterable[tuple[str, str]]) -> list[str]:
 
 
 def parse_max_age_chromium(value: str | None) -> tuple[int, bool]:
-    """Chromium's preflight cache lifetime ([CrP]): absent/non-integer → 5 s, negative → 0, cap 7200 s.
+    """Chromium's preflight cache lifetime ([CrP]; BROWSERS.md §4.4): absent/non-integer → 5 s,
+    negative → 0, cap 7200 s.
 
     Returns (seconds, capped).
     """
@@ -233,7 +271,7 @@ def parse_max_age_chromium(value: str | None) -> tuple[int, bool]:
 
 
 def parse_max_age_firefox(value: str | None) -> tuple[int, bool]:
-    """Firefox's lifetime ([FxC]): absent → 5 s, any non-digit → not cached, cap 86400 s."""
+    """Firefox's lifetime ([FxC]; BROWSERS.md §4.4): absent → 5 s, any non-digit → not cached, cap 86400 s."""
     if value is None:
         return 5, False
     v = value.strip()

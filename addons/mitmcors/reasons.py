@@ -2,7 +2,7 @@
 
 Chromium's names are `network::mojom::CorsError` (the DevTools protocol's `Network.CorsError`); the
 messages follow Blink's `cors_error_string.cc`. Firefox's keys are those of `security.properties`
-(`CORSMissingAllowOrigin2`, ...); see shared/docs/cors-reference.md §6.
+(`CORSMissingAllowOrigin2`, ...); see BROWSERS.md §6.
 """
 
 from __future__ import annotations
@@ -66,7 +66,12 @@ PREFLIGHT_VARIANT: dict[Reason, Reason] = {
     Reason.InvalidAllowCredentials: Reason.PreflightInvalidAllowCredentials,
 }
 
+# Chromium prefixes the text of every failure of the preflight itself (cors_error_string.cc).
 _PREFLIGHT_PREFIX = "Response to preflight request doesn't pass access control check: "
+PREFLIGHT_BASE: dict[Reason, Reason] = {v: k for k, v in PREFLIGHT_VARIANT.items()}
+_PREFIXED: frozenset[Reason] = frozenset(
+    {*PREFLIGHT_BASE, Reason.PreflightInvalidStatus, Reason.PreflightDisallowedRedirect}
+)
 
 
 def chromium_text(reason: Reason, value: str = "") -> str:
@@ -74,16 +79,9 @@ def chromium_text(reason: Reason, value: str = "") -> str:
 
     `value` is Chromium's `failed_parameter`: the offending header value, method or header name.
     """
-    base = _BASE_TEXT.get(PREFLIGHT_BASE.get(reason, reason), reason.value)
-    text = base.format(value=value)
-    if reason in PREFLIGHT_BASE:
-        return _PREFLIGHT_PREFIX + text
-    if reason is Reason.PreflightInvalidStatus or reason is Reason.PreflightDisallowedRedirect:
-        return _PREFLIGHT_PREFIX + text
-    return text
+    text = _BASE_TEXT.get(PREFLIGHT_BASE.get(reason, reason), reason.value).format(value=value)
+    return _PREFLIGHT_PREFIX + text if reason in _PREFIXED else text
 
-
-PREFLIGHT_BASE: dict[Reason, Reason] = {v: k for k, v in PREFLIGHT_VARIANT.items()}
 
 _BASE_TEXT: dict[Reason, str] = {
     Reason.DisallowedByMode: "Cross origin requests are not allowed by request mode.",

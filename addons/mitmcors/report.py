@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -37,7 +38,7 @@ class Summary:
         self.blocked: Counter[str] = Counter()
         self.rewritten = 0
 
-    def add(self, annotation: dict[str, Any]) -> None:
+    def add(self, annotation: Mapping[str, Any]) -> None:
         self.kinds[annotation["kind"]] += 1
         if annotation["verdict"] == "blocked":
             self.blocked[annotation["reason"] or annotation["firefox_reason"] or "no response"] += 1

@@ -1,15 +1,17 @@
 """Links between flows: which preflight let a request through, and which redirect led to it.
 
 Pure bookkeeping with bounded memory (LRU dictionaries), driven by flow timestamps rather than the wall
-clock, so a capture read back with `mitmdump -nr` links the same way as live traffic.
+clock, so a capture read back with `mitmdump -nr` links the same way as live traffic. Each entry carries an
+`owner` (the addon's per-flow state of the preflight), so what a link changes is recorded in one place.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any, Generic, NamedTuple, TypeVar
+from dataclasses import dataclass
+from typing import Generic, NamedTuple, TypeVar
 
+from mitmcors import fetchspec
 from mitmcors.evaluator import PreflightFacts
 
 # How long after its preflight the browser sends the request it announced, at the latest.
@@ -19,30 +21,9 @@ REDIRECT_WINDOW = 30.0
 # Slack for clocks: flow timestamps are taken by the proxy, not by the browser's cache.
 CACHE_SLACK = 1.0
 
-
-@dataclass(slots=True)
-class PreflightEntry:
-    """One answered preflight, as the browser's preflight cache would remember it."""
-
-    flow_id: str
-    origin: str
-    url: str
-    facts: PreflightFacts
-    passed: bool
-    time: float
-    annotation: dict[str, Any]  # the preflight flow's metadata["cors"], updated in place when linked
-    flow: Any = None  # the preflight flow itself, so the UI can be told it changed
-    request_ids: list[str] = field(default_factory=list)
-    consumed: bool = False
-
-
-class PreflightLink(NamedTuple):
-    entry: PreflightEntry
-    cached: bool
-
-
 K = TypeVar("K")
 V = TypeVar("V")
+S = TypeVar("S")
 
 
 class LRU(OrderedDict[K, V], Generic[K, V]):
@@ -59,11 +40,29 @@ class LRU(OrderedDict[K, V], Generic[K, V]):
             self.popitem(last=False)
 
 
-class PreflightTracker:
+@dataclass(slots=True)
+class PreflightEntry(Generic[S]):
+    """One answered preflight, as the browser's preflight cache would remember it."""
+
+    origin: str
+    url: str
+    facts: PreflightFacts
+    passed: bool
+    time: float
+    owner: S
+    consumed: bool = False  # the request it announced has arrived
+
+
+class PreflightLink(NamedTuple, Generic[S]):
+    entry: PreflightEntry[S]
+    cached: bool
+
+
+class PreflightTracker(Generic[S]):
     """Remembers recent preflights per (origin, URL) and finds the one that covered a request."""
 
     def __init__(self, max_urls: int = 2048, per_url: int = 4) -> None:
-        self._entries: LRU[tuple[str, str], list[PreflightEntry]] = LRU(max_urls)
+        self._entries: LRU[tuple[str, str], list[PreflightEntry[S]]] = LRU(max_urls)
         self._per_url = per_url
 
     def __len__(self) -> int:
@@ -73,7 +72,7 @@ class PreflightTracker:
         """Is any preflight remembered for this origin and URL? (A cheap test before `find`.)"""
         return (origin, url) in self._entries
 
-    def add(self, entry: PreflightEntry) -> None:
+    def add(self, entry: PreflightEntry[S]) -> None:
         key = (entry.origin, entry.url)
         entries = self._entries.get(key, [])
         entries.append(entry)
@@ -82,27 +81,33 @@ class PreflightTracker:
 
     def find(
         self, origin: str, url: str, method: str, unsafe_headers: tuple[str, ...], include: bool, now: float
-    ) -> PreflightLink | None:
+    ) -> PreflightLink[S] | None:
         """The preflight that let this request through: the one just sent for it, else a cached one.
 
-        A request that needed no preflight is only linked to a preflight sent for it (a forced preflight,
-        e.g. an XHR upload with progress listeners), never to a cached one.
+        Only a preflight that passed covers anything: after a failed one the browser sends nothing. A request
+        that needed no preflight is only linked to a preflight sent for it (a forced preflight, e.g. an XHR
+        upload with progress listeners), never to a cached one.
         """
         entries = self._entries.get((origin, url))
         if not entries:
             return None
         for entry in reversed(entries):
-            if not entry.consumed and entry.facts.method == method and 0 <= now - entry.time <= PENDING_WINDOW:
+            if (
+                entry.passed
+                and not entry.consumed
+                and entry.facts.method == method
+                and 0 <= now - entry.time <= PENDING_WINDOW
+            ):
                 entry.consumed = True
                 return PreflightLink(entry, cached=False)
-        if method in ("GET", "HEAD", "POST") and not unsafe_headers:
+        if method in fetchspec.SAFELISTED_METHODS and not unsafe_headers:
             return None
         for entry in reversed(entries):
             age = now - entry.time
             if (
                 entry.passed
-                and -CACHE_SLACK <= age <= entry.facts.cache_seconds + CACHE_SLACK
                 and entry.facts.cache_seconds > 0
+                and -CACHE_SLACK <= age <= entry.facts.cache_seconds + CACHE_SLACK
                 and entry.facts.covers(method, unsafe_headers, include)
             ):
                 return PreflightLink(entry, cached=True)
@@ -111,7 +116,6 @@ class PreflightTracker:
 
 class RedirectHop(NamedTuple):
     flow_id: str
-    from_url: str
     origin: str
     time: float
 

@@ -1,0 +1,113 @@
+"""One flow's CORS state, from the request the browser sent to the verdict on what came back.
+
+A `FlowState` is created at the request, completed at the response (or error), and is the only place the
+flow's CORS facts live: its link to a preflight, the rule that changed it, the server's own verdict, a
+dry-run's result and, for a preflight, the requests it covered. `annotation.render` turns it into the
+public `flow.metadata["cors"]`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mitmproxy import http
+
+from mitmcors import fetchspec
+from mitmcors.evaluator import (
+    Classification,
+    Outcome,
+    PlainHeaders,
+    Request,
+    Response,
+    Verdict,
+    WireHeaders,
+    classify,
+)
+from mitmcors.tracker import PreflightLink
+
+NO_HEADERS = PlainHeaders()  # the response headers of a flow CORS does not apply to: never looked at
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    """What a rule would have done (`dry_run: true`, or any rule on a flow read back from a file)."""
+
+    rule: str
+    changes: dict[str, Any]
+    outcome: Outcome
+    answer: bool = False  # the proxy would have answered the preflight itself
+
+
+@dataclass(slots=True)
+class FlowState:
+    flow_id: str
+    request: Request  # as the browser sent it, before other addons or rules touch the flow
+    classification: Classification
+    url: str  # the request URL, unredacted: redacted wherever it is written out
+    timestamp: float
+    metadata: dict[str, Any]  # the flow's `metadata`, where the annotation is published
+    # Links.
+    preflight: PreflightLink[FlowState] | None = None
+    redirected_from: str | None = None
+    # Rules.
+    rule: str | None = None  # the rule that changed this flow
+    upstream: Verdict | None = None  # the server's own answer's verdict, when a rule changed it
+    answered: bool = False  # the proxy answered this preflight; the server never saw it
+    dry_run: DryRun | None = None
+    # The outcome.
+    verdict: Verdict | None = None
+    error: str | None = None  # the flow got no (whole) response
+    # A preflight's links, kept here and nowhere else.
+    request_ids: list[str] = field(default_factory=list)
+    requests_covered: int = 0
+    credentials_learnt: bool = False  # the request it announced carried a cookie: its mode was "include"
+
+    @property
+    def url_key(self) -> str:
+        r = self.request
+        return fetchspec.url_key(r.scheme, r.host, r.port, r.path)
+
+    @property
+    def ruled(self) -> bool:
+        """A rule already changed (or dry-ran on) this flow."""
+        return self.rule is not None or self.dry_run is not None
+
+
+def has_origin(headers: http.Headers) -> bool:
+    """Cheaper than `"origin" in headers` (which decodes every name): most flows have no Origin."""
+    for name, _ in headers.fields:  # noqa: SIM110 - a plain loop: any() over a generator costs more here
+        if len(name) == 6 and name.lower() == b"origin":
+            return True
+    return False
+
+
+def wire_method(f: http.HTTPFlow) -> str:
+    """The method as sent: mitmproxy's `request.method` upper-cases it, but `fetch(..., {method: 'patch'})`
+    sends `patch`, which browsers compare case-sensitively with Access-Control-Allow-Methods."""
+    return f.request.data.method.decode("utf-8", "replace")
+
+
+def as_request(f: http.HTTPFlow) -> Request:
+    """The request for the evaluator, with its headers indexed once (mitmproxy's get_all is a linear scan)."""
+    r = f.request
+    return Request(wire_method(f), r.scheme, r.host, r.port, r.path, WireHeaders(r.headers.fields))
+
+
+def as_response(resp: http.Response) -> Response:
+    return Response(resp.status_code, WireHeaders(resp.headers.fields))
+
+
+def start(f: http.HTTPFlow) -> FlowState | None:
+    """The state of a flow that carries an `Origin` header, as its request was sent; None for the others."""
+    if not has_origin(f.request.headers):
+        return None
+    request = as_request(f)
+    return FlowState(
+        flow_id=f.id,
+        request=request,
+        classification=classify(request),
+        url=f.request.url,
+        timestamp=f.request.timestamp_start,
+        metadata=f.metadata,
+    )
