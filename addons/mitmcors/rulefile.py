@@ -8,11 +8,7 @@ import os
 from mitmproxy import flowfilter
 
 from mitmcors.rules import RuleFileError, RuleSet, parse_rules
-
-try:  # TEMPORARY while the rules package lands
-    from mitmcors.rules import backend_name  # type: ignore[attr-defined]
-except ImportError:
-    from mitmcors.yamlsource import backend_name
+from mitmcors.yamlsource import backend_name
 
 logger = logging.getLogger(__name__)
 
