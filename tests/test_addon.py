@@ -239,6 +239,29 @@ def test_error_flow_is_annotated(addon: CorsAddon) -> None:
     assert f.metadata["cors"]["firefox_reason"] == "CORSDidNotSucceed2"
 
 
+@pytest.mark.parametrize(
+    ("req_headers", "resp_headers"),
+    [
+        pytest.param(
+            PREFLIGHT_HEADERS, [*PREFLIGHT_OK[:2], ("Access-Control-Max-Age", "\u00b2")], id="Max-Age superscript"
+        ),
+        pytest.param(
+            PREFLIGHT_HEADERS, [*PREFLIGHT_OK[:2], ("Access-Control-Max-Age", "9" * 5000)], id="Max-Age 5000 digits"
+        ),
+        pytest.param({"Origin": "http://app.localhost:\u00b2"}, [], id="Origin port superscript"),
+        pytest.param({"Origin": "http://[::1]:\u00b9"}, [], id="Origin IPv6 port superscript"),
+    ],
+)
+def test_hostile_numbers_still_get_a_verdict(
+    addon: CorsAddon, caplog: pytest.LogCaptureFixture, req_headers: dict[str, str], resp_headers: list[tuple[str, str]]
+) -> None:
+    """Numbers only str.isdigit() accepts are judged like any other bad value, never an internal error (#8)."""
+    method = "OPTIONS" if "Access-Control-Request-Method" in req_headers else "GET"
+    meta = run(addon, make_flow(method, req_headers, 204, resp_headers))
+    assert meta["verdict"] in ("allowed", "blocked")
+    assert "internal error" not in caplog.text
+
+
 def test_errored_same_origin_flow_is_still_allowed(addon: CorsAddon) -> None:
     """A same-origin request that failed is annotated as not CORS, never as blocked."""
     f = tflow.tflow(err=True)

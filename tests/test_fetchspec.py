@@ -21,6 +21,11 @@ from mitmcors import fetchspec
         pytest.param("http://a.test/", None, id="path is not an origin"),
         pytest.param("a.test", None, id="no scheme"),
         pytest.param("http://a.test:x", None, id="bad port"),
+        # Issue 8: numbers str.isdigit() accepts but int() refuses (or that no browser reads as a port).
+        pytest.param("http://a.test:\u00b2", None, id="superscript digit port"),
+        pytest.param("http://[::1]:\u00b9", None, id="superscript digit IPv6 port"),
+        pytest.param("http://a.test:\u0661\u0662", None, id="Arabic-Indic digit port"),
+        pytest.param("http://a.test:" + "9" * 5000, None, id="5000-digit port"),
     ],
 )
 def test_normalize_origin(value: str, expected: str | None) -> None:
@@ -94,6 +99,31 @@ def test_safelisted_total_over_1024_bytes_makes_all_unsafe() -> None:
     """Safelisted values totalling more than 1024 bytes all become unsafe."""
     wire = [("Accept", "a" * 120)] * 9
     assert fetchspec.cors_unsafe_header_names(wire) == ["accept"]
+
+
+@pytest.mark.parametrize(
+    ("value", "chromium", "firefox"),
+    [
+        pytest.param(None, (5, False), (5, False), id="absent: 5 s"),
+        pytest.param("60", (60, False), (60, False), id="60 s"),
+        pytest.param("-1", (0, False), (0, False), id="negative"),
+        pytest.param("86401", (7200, True), (86400, True), id="above both caps"),
+        pytest.param("\u00b2", (5, False), (0, False), id="superscript digit is not a number"),
+        pytest.param("\u0661\u0662", (5, False), (0, False), id="Arabic-Indic digits are not a number"),
+        pytest.param("9" * 5000, (5, False), (86400, True), id="5000 digits: int64 overflow / Firefox cap"),
+    ],
+)
+def test_max_age(value: str | None, chromium: tuple[int, bool], firefox: tuple[int, bool]) -> None:
+    """Max-Age is parsed from ASCII digits only, per browser, and never raises."""
+    assert fetchspec.parse_max_age_chromium(value) == chromium
+    assert fetchspec.parse_max_age_firefox(value) == firefox
+
+
+@given(st.text(max_size=40))
+def test_max_age_never_crashes(value: str) -> None:
+    """Any Max-Age value gives a lifetime within each browser's cap."""
+    assert 0 <= fetchspec.parse_max_age_chromium(value)[0] <= 7200
+    assert 0 <= fetchspec.parse_max_age_firefox(value)[0] <= 86400
 
 
 @given(st.text(max_size=40))

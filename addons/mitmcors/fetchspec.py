@@ -76,8 +76,18 @@ _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CORS_UNSAFE_BYTES: Final = frozenset('"():<>?@[\\]{}\x7f') | frozenset(chr(c) for c in range(0x20) if c != 0x09)
 _LANGUAGE_OK: Final = re.compile(r"[0-9A-Za-z *,\-.;=]*")
 _SAFE_CONTENT_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data", "text/plain"})
-_RANGE: Final = re.compile(r"bytes=(\d+)-(\d*)")
+_RANGE: Final = re.compile(r"bytes=([0-9]+)-([0-9]*)")
 _MIME_TYPE: Final = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+)/([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[ \t]*(;.*)?", re.S)
+
+
+# An int64 has at most 19 digits: Chromium's StringToInt64 fails on anything longer (and Python's int()
+# refuses 4,300+ digit strings), so no longer run of digits is ever converted.
+_MAX_DIGITS: Final = 18
+
+
+def is_ascii_digits(value: str) -> bool:
+    """Browsers parse numbers from ASCII digits only: `str.isdigit()` also accepts '²' and Arabic-Indic digits."""
+    return value.isascii() and value.isdigit()
 
 
 class ListParseError(ValueError):
@@ -149,12 +159,12 @@ def normalize_origin(value: str) -> str | None:
             return None
         host, tail = rest[1:end], rest[end + 1 :]
         if tail:
-            if not tail.startswith(":") or not tail[1:].isdigit():
+            if not tail.startswith(":") or not is_ascii_digits(tail[1:]) or len(tail) > 6:
                 return None
             port = int(tail[1:])
     elif ":" in rest:
         host, _, p = rest.rpartition(":")
-        if not p.isdigit():
+        if not is_ascii_digits(p) or len(p) > 5:
             return None
         port = int(p)
     if port is None or not host:
@@ -260,7 +270,7 @@ def parse_max_age_chromium(value: str | None) -> tuple[int, bool]:
         return 5, False
     v = value.strip()
     digits = v[1:] if v.startswith("-") else v
-    if not digits.isdigit():
+    if not is_ascii_digits(digits) or len(digits) > _MAX_DIGITS:
         return 5, False
     seconds = int(v)
     if seconds < 0:
@@ -275,9 +285,10 @@ def parse_max_age_firefox(value: str | None) -> tuple[int, bool]:
     if value is None:
         return 5, False
     v = value.strip()
-    if not v.isdigit():
+    if not is_ascii_digits(v):
         return 0, False
-    seconds = int(v)
+    # Firefox caps while it accumulates digits, so any run of digits is a number.
+    seconds = int(v) if len(v) <= _MAX_DIGITS else 86400 + 1
     if seconds > 86400:
         return 86400, True
     return seconds, False
