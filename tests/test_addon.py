@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from mitmproxy import http
+from mitmproxy import flow, http
 from mitmproxy.test import taddons, tflow
 
 from mitmcors.addon import CorsAddon
@@ -260,6 +260,32 @@ def test_hostile_numbers_still_get_a_verdict(
     meta = run(addon, make_flow(method, req_headers, 204, resp_headers))
     assert meta["verdict"] in ("allowed", "blocked")
     assert "internal error" not in caplog.text
+
+
+def test_abandoned_request_is_not_blamed_on_the_server(addon: CorsAddon) -> None:
+    """A request the browser gave up on (client disconnected) is not a CORS failure and asks no server fix."""
+    f = tflow.tflow(err=True)
+    f.error = flow.Error("Client disconnected.")
+    f.request.headers["Origin"] = APP
+    f.request.headers["Sec-Fetch-Mode"] = "cors"
+    addon.request(f)
+    addon.error(f)
+    meta = f.metadata["cors"]
+    assert (meta["verdict"], meta["reason"], meta["firefox_reason"]) == ("allowed", None, None)
+    assert "Fix:" not in meta["message"]
+
+
+def test_error_text_quoting_the_wire_stays_out_of_the_message(addon: CorsAddon) -> None:
+    """mitmproxy's error text can quote received bytes (a Set-Cookie); the message keeps only its gist."""
+    f = tflow.tflow(err=True)
+    f.error = flow.Error("HTTP/1 protocol error: Received invalid headers: b'Set-Cookie: sid=SECRET9'")
+    f.request.headers["Origin"] = APP
+    f.request.headers["Sec-Fetch-Mode"] = "cors"
+    addon.request(f)
+    addon.error(f)
+    assert f.metadata["cors"]["verdict"] == "blocked"
+    assert "SECRET9" not in json.dumps(f.metadata["cors"])
+    assert "SECRET9" not in f.comment
 
 
 def test_errored_same_origin_flow_is_still_allowed(addon: CorsAddon) -> None:

@@ -132,7 +132,7 @@ class CorsAddon:
             await asyncio.sleep(FLUSH_INTERVAL)
             try:
                 self.rule_file.check()
-                self.output.flush(time.monotonic())
+                self.output.tick(time.monotonic())
             except Exception:  # never let the ticker die
                 logger.exception("mitmcors: periodic check failed")
 

@@ -14,7 +14,7 @@ from typing import NamedTuple, Protocol
 
 from mitmcors import fetchspec
 from mitmcors.reasons import PREFLIGHT_BASE, PREFLIGHT_VARIANT, FirefoxReason, Reason, chromium_text
-from mitmcors.redact import redact_url
+from mitmcors.redact import redact_error, redact_url
 
 __all__ = [
     "Credentials",
@@ -704,22 +704,30 @@ def requested_by_preflight(request: Request) -> tuple[str, list[str]]:
 
 
 def network_error(request: Request, classification: Classification, error: str) -> Verdict:
-    """A CORS request that got no (whole) response: the page sees a network error, whatever CORS says.
+    """A request that got no (whole) response: the page sees a network error, whatever CORS says.
 
     Chromium reports `net::ERR_*` (DevTools shows a failed preflight as `InvalidResponse`); Firefox reports
-    `CORSDidNotSucceed2`. Same-origin and not-CORS requests fail too, but never for CORS reasons.
+    `CORSDidNotSucceed2`. Same-origin and not-CORS requests fail too, but never for CORS reasons, and neither
+    does a request the browser abandoned itself (the page cancelled it or navigated away). `error` is the
+    proxy's error text; only its gist is kept (it may quote bytes from the wire).
     """
     origin = request.origin_header or ""
     credentials = credentials_mode(request.headers)
     c = classification
+    gist = redact_error(error)
     if c.kind in (Kind.SAME_ORIGIN, Kind.NOT_CORS):
-        return Verdict(c.kind, origin, Outcome(True, text=f"{c.note}; no response ({error})"), credentials, note=c.note)
+        return Verdict(c.kind, origin, Outcome(True, text=f"{c.note}; no response ({gist})"), credentials, note=c.note)
+    if "client disconnected" in error.lower():
+        text = (
+            f"The browser abandoned the request before the response arrived ({gist}): the page cancelled it or "
+            "navigated away. Not a CORS failure and not the server's."
+        )
+        return Verdict(c.kind, origin, Outcome(True, text=text), credentials, note=c.note)
     outcome = Outcome(
         False,
         Reason.InvalidResponse if c.kind is Kind.PREFLIGHT else None,
         FirefoxReason.CORSDidNotSucceed,
-        f"No response ({error}): Chromium reports a network error (net::ERR_*), Firefox 'CORS request did not "
-        "succeed'.",
+        f"No response ({gist}): Chromium reports a network error (net::ERR_*), Firefox 'CORS request did not succeed'.",
         "make the server reachable; CORS headers cannot help",
     )
     return Verdict(c.kind, origin, outcome, credentials, note=c.note)

@@ -102,6 +102,12 @@ class Output:
         if held is not None:
             self._write(held[1])
 
+    def tick(self, now: float) -> None:
+        """Periodically: re-create a report file deleted under us, and write held lines whose wait is over."""
+        if self.report is not None and self.report.check():
+            logger.warning("mitmcors: the cors_report file %s was removed; writing a new one", self.report.path)
+        self.flush(now)
+
     def flush(self, now: float | None) -> None:
         """Write held preflight lines whose wait is over (all of them when `now` is None)."""
         if not self._held:

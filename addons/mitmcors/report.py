@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -11,18 +12,53 @@ from typing import IO, Any
 
 
 class Report:
-    """Appends JSON lines to a file; `+path` appends to an existing report, like mitmproxy's save_stream_file."""
+    """Appends JSON lines to a file; `+path` appends to an existing report, like mitmproxy's save_stream_file.
+
+    Every line is strict JSON (no NaN or Infinity: a timestamp that is not a finite number is written as
+    null), appended lines never glue onto a cut-off last line, and a report file deleted while the proxy runs
+    is created again (`check`, called periodically), with a warning.
+    """
 
     def __init__(self, spec: str) -> None:
         append = spec.startswith("+")
         self.path = Path(os.path.expanduser(spec[1:] if append else spec))
-        self._file: IO[str] | None = self.path.open("a" if append else "w", encoding="utf-8", errors="replace")
+        self._file: IO[str] | None = None
+        self._identity: tuple[int, int] | None = None
+        self._open("a" if append else "w")
+
+    def _open(self, mode: str) -> None:
+        file = self.path.open(mode, encoding="utf-8", errors="replace")
+        if mode == "a" and file.tell() > 0:
+            with self.path.open("rb") as existing:
+                existing.seek(-1, os.SEEK_END)
+                if existing.read(1) != b"\n":  # the last run was cut off mid-line: start a fresh line
+                    file.write("\n")
+        self._file = file
+        st = os.fstat(file.fileno())
+        self._identity = (st.st_dev, st.st_ino)
 
     def write(self, line: dict[str, Any]) -> None:
         if self._file is None:
             return
-        self._file.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+        timestamp = line.get("timestamp")
+        if isinstance(timestamp, float) and not math.isfinite(timestamp):
+            line = {**line, "timestamp": None}
+        self._file.write(json.dumps(line, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n")
         self._file.flush()
+
+    def check(self) -> bool:
+        """Re-create the report if its file was deleted or replaced; True when that happened."""
+        if self._file is None:
+            return False
+        try:
+            st = os.stat(self.path)
+            if (st.st_dev, st.st_ino) == self._identity:
+                return False
+        except OSError:
+            pass
+        self._file.close()
+        self._open("a")
+        return True
 
     def close(self) -> None:
         if self._file is not None:
