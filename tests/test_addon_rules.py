@@ -14,6 +14,7 @@ import pytest
 from mitmproxy import flow
 from mitmproxy.test import taddons
 
+from mitmcors import rulefile
 from mitmcors.addon import CorsAddon
 from tests.support import APP, make_flow, run
 
@@ -98,7 +99,7 @@ def test_rule_file_fixed_later_is_picked_up(tmp_path: Path) -> None:
     with taddons.context(a) as tctx:
         tctx.configure(a, cors_rules=str(p))
         touch_later(p, "rules:\n  - name: fixed\n")
-        a.rule_file.check()
+        settle(a)
     assert a.rule_file.rules is not None
     assert [r.name for r in a.rule_file.rules.rules] == ["fixed"]
 
@@ -258,6 +259,46 @@ def test_same_origin_flows_are_never_rewritten(addon: CorsAddon) -> None:
     assert "Access-Control-Allow-Origin" not in f.response.headers
 
 
+def settle(addon: CorsAddon) -> None:
+    """Two periodic checks: a changed file is read once it is the same at two checks in a row."""
+    addon.rule_file.check()
+    addon.rule_file.check()
+
+
+def test_file_still_changing_is_not_read(addon: CorsAddon, rules_file: Path) -> None:
+    """A save caught half-way (valid YAML, fewer rules) is not installed while the file keeps changing."""
+    touch_later(rules_file, "rules:\n  - name: half\n")
+    addon.rule_file.check()
+    touch_later(rules_file, RULES + "  - name: added\n")
+    addon.rule_file.check()
+    assert addon.rule_file.rules is not None
+    assert [r.name for r in addon.rule_file.rules.rules] == ["answer", "forward", "dry", "break it"]
+    addon.rule_file.check()
+    assert [r.name for r in addon.rule_file.rules.rules][-1] == "added"
+
+
+def test_fixing_permissions_reloads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule file that could not be read is read once its permissions are fixed, without another edit."""
+    real_read = rulefile.read_rules
+
+    def read_as_unprivileged_user(path: str) -> object:  # root reads a mode-0 file; users cannot
+        if os.stat(path).st_mode & 0o444 == 0:
+            raise PermissionError(13, "Permission denied", path)
+        return real_read(path)
+
+    monkeypatch.setattr(rulefile, "read_rules", read_as_unprivileged_user)
+    p = tmp_path / "rules.yaml"
+    p.write_text("rules:\n  - name: readable\n")
+    p.chmod(0)
+    a = CorsAddon()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, cors_rules=str(p))
+        assert a.rule_file.rules is None
+        p.chmod(0o644)
+        settle(a)
+    assert a.rule_file.rules is not None
+
+
 def touch_later(path: Path, text: str) -> None:
     """Write and make sure the modification time moves even on coarse-grained file systems."""
     path.write_text(text)
@@ -268,7 +309,7 @@ def touch_later(path: Path, text: str) -> None:
 def test_valid_edit_is_applied(addon: CorsAddon, rules_file: Path) -> None:
     """Changing the file replaces the rules."""
     touch_later(rules_file, "rules:\n  - name: only\n    allow_origins: '*'\n")
-    addon.rule_file.check()
+    settle(addon)
     assert addon.rule_file.rules is not None
     assert [r.name for r in addon.rule_file.rules.rules] == ["only"]
 
@@ -279,7 +320,7 @@ def test_invalid_edit_keeps_the_last_good_rules(
     """A broken edit is logged with file:line and the old rules keep working."""
     caplog.set_level(logging.ERROR, logger="mitmcors")
     touch_later(rules_file, "rules:\n  - name: x\n    preflight: sometimes\n")
-    addon.rule_file.check()
+    settle(addon)
     assert addon.rule_file.rules is not None
     assert [r.name for r in addon.rule_file.rules.rules] == ["answer", "forward", "dry", "break it"]
     assert f"{rules_file}:3:" in caplog.text

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from mitmcors.rules import MATCH_KEYS, RULE_KEYS
+from mitmcors.rules import MATCH_KEYS, RULE_KEYS, RuleFileError, parse_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA: dict[str, Any] = json.loads((ROOT / "rules" / "schema.json").read_text())
@@ -34,16 +34,28 @@ def test_shipped_rule_files_match_the_schema(path: Path) -> None:
     jsonschema.validate(yaml.safe_load(path.read_text()), SCHEMA)
 
 
-@pytest.mark.parametrize(
-    "doc",
-    [
-        pytest.param({"rules": [{"match": {}}]}, id="missing name"),
-        pytest.param({"rules": [{"name": "a", "colour": "red"}]}, id="unknown key"),
-        pytest.param({"rules": [{"name": "a", "preflight": "maybe"}]}, id="bad preflight"),
-        pytest.param({"rules": [{"name": "a", "allow_origins": ["http://a.test/"]}]}, id="origin with path"),
-    ],
-)
-def test_schema_rejects_what_the_addon_rejects(doc: dict[str, Any]) -> None:
+REFUSED = [
+    pytest.param({"rules": [{"match": {}}]}, "missing_name", id="missing name"),
+    pytest.param({"rules": [{"name": "a", "colour": "red"}]}, "unknown_key", id="unknown key"),
+    pytest.param({"rules": [{"name": "a", "match": {"hots": "a"}}]}, "unknown_key", id="unknown match key"),
+    pytest.param({"rules": [{"name": "a", "preflight": "maybe"}]}, "invalid_preflight", id="bad preflight"),
+    pytest.param({"rules": [{"name": "a", "allow_origins": ["http://a.test/"]}]}, "origin_with_path", id="origin path"),
+    pytest.param({"rules": [{"name": "a", "allow_credentials": "yes"}]}, "invalid_boolean", id="boolean as a string"),
+    pytest.param({"rules": [{"name": "a", "max_age": -1}]}, "invalid_max_age", id="negative max_age"),
+    pytest.param({"rules": [{"name": "a", "allow_methods": ["GET POST"]}]}, "invalid_token", id="bad method"),
+]
+
+
+@pytest.mark.parametrize(("doc", "code"), REFUSED)
+def test_schema_rejects_what_the_addon_rejects(doc: dict[str, Any], code: str) -> None:
     """Mistakes the addon refuses are flagged by editors too."""
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, SCHEMA)
+
+
+@pytest.mark.parametrize(("doc", "code"), REFUSED)
+def test_addon_rejects_what_the_schema_rejects(doc: dict[str, Any], code: str) -> None:
+    """The documents the schema flags are refused by the addon as well, with the matching error code."""
+    with pytest.raises(RuleFileError) as e:
+        parse_rules(yaml.safe_dump(doc), "rules.yaml", lambda text: text)
+    assert [err.code for err in e.value.errors] == [code]

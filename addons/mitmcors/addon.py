@@ -131,7 +131,7 @@ class CorsAddon:
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
             try:
-                self.rule_file.check()
+                await self.rule_file.check_async()
                 self.output.tick(time.monotonic())
             except Exception:  # never let the ticker die
                 logger.exception("mitmcors: periodic check failed")
