@@ -229,14 +229,58 @@ def test_hook_errors_never_reach_mitmproxy(
     assert f"internal error in {hook}" in caplog.text
 
 
-def test_error_flow_is_annotated(addon: CorsAddon) -> None:
-    """A CORS request that got no response is reported as failing in the browser too."""
+@pytest.mark.parametrize(
+    ("preflight", "error", "streamed", "expected"),
+    [
+        pytest.param(
+            False,
+            "Error connecting to 'api': Connection refused",
+            False,
+            ("blocked", "MissingAllowOriginHeader", "CORSMissingAllowOrigin2"),
+            id="server down: the page gets mitmproxy's 502 without CORS headers",
+        ),
+        pytest.param(
+            True,
+            "Error connecting to 'api': Connection refused",
+            False,
+            ("blocked", "PreflightMissingAllowOriginHeader", "CORSMissingAllowOrigin2"),
+            id="preflight to a server that is down",
+        ),
+        pytest.param(
+            False,
+            "HTTP/1 protocol error: Server disconnected",
+            True,
+            ("blocked", None, "CORSDidNotSucceed2"),
+            id="streamed response cut short: a network error",
+        ),
+        pytest.param(
+            True,
+            "HTTP/1 protocol error: Server disconnected",
+            True,
+            ("blocked", "InvalidResponse", "CORSDidNotSucceed2"),
+            id="streamed preflight response cut short",
+        ),
+        pytest.param(False, "Connection killed.", False, ("blocked", None, "CORSDidNotSucceed2"), id="killed"),
+    ],
+)
+def test_error_flow_is_judged_by_what_reached_the_page(
+    addon: CorsAddon, preflight: bool, error: str, streamed: bool, expected: tuple[str, str | None, str]
+) -> None:
+    """A CORS request the server did not answer is judged by what the browser got instead (#7.5)."""
     f = tflow.tflow(err=True)
+    f.error = flow.Error(error)
     f.request.headers["Origin"] = APP
     f.request.headers["Sec-Fetch-Mode"] = "cors"
+    if preflight:
+        f.request.method = "OPTIONS"
+        f.request.headers["Access-Control-Request-Method"] = "PUT"
+    if streamed:
+        f.response = tflow.tresp()
+        f.response.stream = True
+    addon.request(f)
     addon.error(f)
-    assert f.metadata["cors"]["verdict"] == "blocked"
-    assert f.metadata["cors"]["firefox_reason"] == "CORSDidNotSucceed2"
+    meta = f.metadata["cors"]
+    assert (meta["verdict"], meta["reason"], meta["firefox_reason"]) == expected
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from mitmproxy import command, ctx, exceptions, flow, http
 from mitmproxy.hooks import UpdateHook
 
 from mitmcors import fetchspec, rewrite, state
-from mitmcors.evaluator import Kind, Response, evaluate, network_error
+from mitmcors.evaluator import Kind, Response, evaluate, failed
 from mitmcors.explain import explain
 from mitmcors.output import FLUSH_INTERVAL, LOG_CHOICES, Output
 from mitmcors.redact import redact_url
@@ -236,7 +236,9 @@ class CorsAddon:
         if s is None:
             return
         s.error = f.error.msg if f.error else "no response"
-        s.verdict = network_error(s.request, s.classification, s.error)
+        s.verdict = failed(
+            s.request, s.classification, s.error, proxy_status=state.proxy_error_status(f), abandoned=state.abandoned(f)
+        )
         self.output.publish(f, s, time.monotonic())
 
     # -- commands --------------------------------------------------------------------------------

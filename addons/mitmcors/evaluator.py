@@ -30,7 +30,7 @@ __all__ = [
     "classify",
     "credentials_mode",
     "evaluate",
-    "network_error",
+    "failed",
     "requested_by_preflight",
 ]
 
@@ -703,13 +703,21 @@ def requested_by_preflight(request: Request) -> tuple[str, list[str]]:
     )
 
 
-def network_error(request: Request, classification: Classification, error: str) -> Verdict:
-    """A request that got no (whole) response: the page sees a network error, whatever CORS says.
+def failed(
+    request: Request, classification: Classification, error: str, *, proxy_status: int | None, abandoned: bool
+) -> Verdict:
+    """A request the server did not answer (whole): what reached the page instead.
 
-    Chromium reports `net::ERR_*` (DevTools shows a failed preflight as `InvalidResponse`); Firefox reports
-    `CORSDidNotSucceed2`. Same-origin and not-CORS requests fail too, but never for CORS reasons, and neither
-    does a request the browser abandoned itself (the page cancelled it or navigated away). `error` is the
-    proxy's error text; only its gist is kept (it may quote bytes from the wire).
+    - `abandoned`: the browser gave up itself (the page cancelled the request or navigated away): not a
+      CORS failure, and not the server's.
+    - `proxy_status`: the proxy answered with an error page of its own (mitmproxy's 502 when the server is
+      unreachable). The browser judges that page like any response: it has no CORS headers, so Chromium
+      reports `MissingAllowOriginHeader` and Firefox `CORSMissingAllowOrigin2`.
+    - otherwise the connection broke after the response started: a network error (Chromium `net::ERR_*`,
+      DevTools shows a failed preflight as `InvalidResponse`; Firefox `CORSDidNotSucceed2`).
+
+    Same-origin and not-CORS requests fail too, but never for CORS reasons. `error` is the proxy's error
+    text; only its gist is kept (it may quote bytes from the wire).
     """
     origin = request.origin_header or ""
     credentials = credentials_mode(request.headers)
@@ -717,12 +725,20 @@ def network_error(request: Request, classification: Classification, error: str) 
     gist = redact_error(error)
     if c.kind in (Kind.SAME_ORIGIN, Kind.NOT_CORS):
         return Verdict(c.kind, origin, Outcome(True, text=f"{c.note}; no response ({gist})"), credentials, note=c.note)
-    if "client disconnected" in error.lower():
+    if abandoned:
         text = (
             f"The browser abandoned the request before the response arrived ({gist}): the page cancelled it or "
             "navigated away. Not a CORS failure and not the server's."
         )
         return Verdict(c.kind, origin, Outcome(True, text=text), credentials, note=c.note)
+    if proxy_status is not None:
+        v = evaluate(request, Response(proxy_status, _PROXY_ERROR_HEADERS), c)
+        text = (
+            f"The server did not answer ({gist}); the proxy answered {proxy_status} itself, without CORS "
+            f"headers, so the page sees a CORS error instead of the {proxy_status}: {v.outcome.text}"
+        )
+        fix = "make the server reachable (a rule cannot add headers to the proxy's own error page)"
+        return v._replace(outcome=v.outcome._replace(text=text, fix=fix), if_credentials=None, unreadable_headers=())
     outcome = Outcome(
         False,
         Reason.InvalidResponse if c.kind is Kind.PREFLIGHT else None,
@@ -731,6 +747,10 @@ def network_error(request: Request, classification: Classification, error: str) 
         "make the server reachable; CORS headers cannot help",
     )
     return Verdict(c.kind, origin, outcome, credentials, note=c.note)
+
+
+# What mitmproxy's own error page carries (mitmproxy/proxy/layers/http/_http1.py make_error_response).
+_PROXY_ERROR_HEADERS = PlainHeaders([("Server", "mitmproxy"), ("Connection", "close"), ("Content-Type", "text/html")])
 
 
 def evaluate(request: Request, response: Response, classification: Classification | None = None) -> Verdict:

@@ -98,6 +98,21 @@ def as_response(resp: http.Response) -> Response:
     return Response(resp.status_code, WireHeaders(resp.headers.fields))
 
 
+def abandoned(f: http.HTTPFlow) -> bool:
+    """The client went away before the response (the page cancelled the request, or navigated away)."""
+    return f.error is not None and "client disconnected" in f.error.msg.lower()
+
+
+def proxy_error_status(f: http.HTTPFlow) -> int | None:
+    """The status of the error page mitmproxy sent the client itself when the server failed, or None when
+    the client got none: it went away, the flow was killed, or the response was streamed and its headers had
+    already gone out (mitmproxy/proxy/layers/http/_events.py `ErrorCode.http_status_code`)."""
+    message = f.error.msg.lower() if f.error else ""
+    if abandoned(f) or "killed" in message or (f.response is not None and f.response.stream):
+        return None
+    return 413 if "request body exceeds" in message else 502
+
+
 def start(f: http.HTTPFlow) -> FlowState | None:
     """The state of a flow that carries an `Origin` header, as its request was sent; None for the others."""
     if not has_origin(f.request.headers):
