@@ -341,6 +341,25 @@ def test_errored_same_origin_flow_is_still_allowed(addon: CorsAddon) -> None:
     assert (f.metadata["cors"]["kind"], f.metadata["cors"]["verdict"]) == ("same-origin", "allowed")
 
 
+@pytest.mark.parametrize(
+    ("first", "if_none_match", "expected"),
+    [
+        pytest.param([("ETag", '"v1"')], '"v1"', ("blocked", True), id="blocked 200, then its 304: blocked again"),
+        pytest.param([("ETag", '"v1"'), *PUT_OK], '"v1"', ("allowed", True), id="allowed 200, then its 304"),
+        pytest.param([("ETag", '"v1"')], '"v2"', ("allowed", False), id="304 for another version: not linked"),
+    ],
+)
+def test_revalidation_is_judged_with_the_stored_response(
+    addon: CorsAddon, first: list[tuple[str, str]], if_none_match: str, expected: tuple[str, bool]
+) -> None:
+    """A 304 without CORS headers gets the verdict of the cached response it refreshes (#7.7)."""
+    stored = make_flow(resp_headers=first)
+    run(addon, stored)
+    again = make_flow(req_headers={**PUT_HEADERS, "If-None-Match": if_none_match}, status=304, t=1001.0)
+    meta = run(addon, again)
+    assert (meta["verdict"], meta.get("revalidates") == stored.id) == expected
+
+
 def test_explain_command(addon: CorsAddon) -> None:
     """cors.explain walks through the checks and names the verdict."""
     f = make_flow()

@@ -178,6 +178,37 @@ def test_forwarded_failing_preflight_is_fixed_and_keeps_upstream_verdict(addon: 
     assert meta["upstream"]["reason"] == "PreflightMissingAllowOriginHeader"
 
 
+def test_upstream_verdict_carries_the_flows_credentials_handling(addon: CorsAddon) -> None:
+    """The server's own `*` is judged for a credentialed request too: `upstream.if_credentials` says so (#7.8)."""
+    f = make_flow("POST", status=200, path="/forward/x", resp_headers=[("Access-Control-Allow-Origin", "*")])
+    f.request.headers["Origin"] = APP
+    addon.request(f)
+    addon.responseheaders(f)
+    addon.response(f)
+    up = f.metadata["cors"]["upstream"]
+    assert (up["verdict"], up["credentials"]) == ("allowed", "unknown")
+    assert up["if_credentials"]["reason"] == "WildcardOriginNotAllowed"
+
+
+def test_upstream_of_a_preflight_follows_the_credentials_learnt_later(addon: CorsAddon) -> None:
+    """When the announced request carries a cookie, the preflight's upstream is judged for `include` (#7.8)."""
+    pf = make_flow(
+        "OPTIONS", {**PREFLIGHT, "Origin": APP}, 200, [("Access-Control-Allow-Origin", "*")], path="/forward/x"
+    )
+    run(addon, pf)
+    before = pf.metadata["cors"]["upstream"]
+    assert (before["reason"], before["credentials"]) == ("MethodDisallowedByPreflightResponse", "unknown")
+    assert before["if_credentials"]["reason"] == "PreflightWildcardOriginNotAllowed"
+    put = make_flow("PUT", {"Origin": APP, "Cookie": "sid=1", "X-Api-Key": "k"}, 200, path="/forward/x", t=1000.1)
+    run(addon, put)
+    up = pf.metadata["cors"]["upstream"]
+    assert (up["credentials"], up["verdict"], up["reason"]) == (
+        "include",
+        "blocked",
+        "PreflightWildcardOriginNotAllowed",
+    )
+
+
 def test_actual_error_response_gets_cors_headers_but_keeps_status(addon: CorsAddon) -> None:
     """A 500 without CORS headers keeps its status and gains the headers, so the page sees the 500."""
     f = make_flow("PUT", status=500, path="/forward/x")

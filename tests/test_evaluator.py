@@ -334,12 +334,63 @@ def test_message_names_the_fix() -> None:
             [(ACAO, "*"), ("Location", "ftp://b.localhost/x")], Reason.CorsDisabledScheme, id="redirect to non-HTTP"
         ),
         pytest.param([(ACAO, "*"), ("Location", "/relative:path")], None, id="relative Location with a colon"),
+        # Issue 7.3: the URL standard's "includes credentials" is a non-empty username or password.
+        pytest.param([(ACAO, "*"), ("Location", "http://@b.localhost/x")], None, id="empty userinfo"),
+        pytest.param([(ACAO, "*"), ("Location", "http://:@b.localhost/x")], None, id="empty user and password"),
+        pytest.param(
+            [(ACAO, "*"), ("Location", "http://:pw@b.localhost/x")],
+            Reason.RedirectContainsCredentials,
+            id="password only",
+        ),
+        pytest.param(
+            [(ACAO, "*"), ("Location", "//u@b.localhost/x")],
+            Reason.RedirectContainsCredentials,
+            id="scheme-relative Location with a username",
+        ),
     ],
 )
 def test_redirect_response_is_cors_checked(resp_lines: list[tuple[str, str]], reason: Reason | None) -> None:
     """Every redirect response in a CORS chain must pass the CORS check itself."""
     v = evaluate(request(), response(302, *resp_lines))
     assert v.outcome.reason is reason
+
+
+@pytest.mark.parametrize(
+    ("resp_lines", "firefox"),
+    [
+        pytest.param([], FirefoxReason.CORSMissingAllowOrigin, id="no Allow-Origin"),
+        pytest.param([(ACAO, APP), (ACAO, APP)], FirefoxReason.CORSMultipleAllowOriginNotAllowed, id="two lines"),
+        pytest.param([(ACAO, "http://other.test")], FirefoxReason.CORSAllowOriginNotMatchingOrigin, id="mismatch"),
+        pytest.param([(ACAO, APP)], FirefoxReason.CORSExternalRedirectNotAllowed, id="matching Allow-Origin"),
+        pytest.param([(ACAO, "*")], FirefoxReason.CORSExternalRedirectNotAllowed, id="wildcard"),
+    ],
+)
+def test_redirected_preflight(resp_lines: list[tuple[str, str]], firefox: FirefoxReason) -> None:
+    """Chromium refuses a preflight's redirect first; Firefox runs its CORS check on the redirect first (#7.6)."""
+    v = evaluate(preflight(), response(307, ("Location", "http://b.localhost/x"), *resp_lines))
+    assert (v.outcome.reason, v.outcome.firefox_reason) == (Reason.PreflightDisallowedRedirect, firefox)
+
+
+@pytest.mark.parametrize(
+    ("stored_lines", "not_modified_lines", "reason"),
+    [
+        pytest.param([("ETag", '"1"')], [("ETag", '"1"')], Reason.MissingAllowOriginHeader, id="blocked stays blocked"),
+        pytest.param([(ACAO, APP), ("ETag", '"1"')], [("ETag", '"1"')], None, id="allowed stays allowed"),
+        pytest.param([("ETag", '"1"')], [(ACAO, APP)], None, id="the 304 brings Allow-Origin"),
+        pytest.param([(ACAO, APP)], [(ACAO, "http://other.test")], Reason.AllowOriginMismatch, id="the 304's wins"),
+    ],
+)
+def test_304_is_judged_with_the_stored_response_it_refreshes(
+    stored_lines: list[tuple[str, str]], not_modified_lines: list[tuple[str, str]], reason: Reason | None
+) -> None:
+    """A revalidation's 304 updates the cached response's headers; the CORS check runs on the result (#7.7)."""
+    v = evaluate(request(), response(304, *not_modified_lines), stored=response(200, *stored_lines))
+    assert v.outcome.reason is reason
+
+
+def test_304_without_a_known_stored_response_is_allowed() -> None:
+    """Without the cached copy there is nothing to judge a bare 304 by."""
+    assert evaluate(request(), response(304)).outcome.allowed
 
 
 def test_redirect_credentials_are_not_echoed() -> None:

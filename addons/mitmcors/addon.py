@@ -17,14 +17,14 @@ from mitmproxy import command, ctx, exceptions, flow, http
 from mitmproxy.hooks import UpdateHook
 
 from mitmcors import fetchspec, rewrite, state
-from mitmcors.evaluator import Kind, Response, evaluate, failed
+from mitmcors.evaluator import Kind, Response, evaluate, failed, revalidated
 from mitmcors.explain import explain
 from mitmcors.output import FLUSH_INTERVAL, LOG_CHOICES, Output
 from mitmcors.redact import redact_url
 from mitmcors.rulefile import RuleFile
 from mitmcors.rules import Rule
 from mitmcors.state import FlowState
-from mitmcors.tracker import LRU, PreflightEntry, PreflightTracker, RedirectHop, RedirectTracker
+from mitmcors.tracker import LRU, PreflightEntry, PreflightTracker, RedirectHop, RedirectTracker, ResponseCache
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class CorsAddon:
         self.output = Output()
         self.preflights: PreflightTracker[FlowState] = PreflightTracker()
         self.redirects = RedirectTracker()
+        self.responses = ResponseCache()
         self._inflight: LRU[str, FlowState] = LRU(10_000)  # from request to response
         self._ticker: asyncio.Task[None] | None = None
         self._has_ui = False  # mitmproxy console / mitmweb: tell them when a linked preflight changes
@@ -215,17 +216,32 @@ class CorsAddon:
             rule = self._rule_for(f, s)
             if rule is not None:
                 rewrite.fix_preflight(f, s, rule)
+        stored = None
         if kind is Kind.PREFLIGHT or kind is Kind.ACTUAL:
             response = state.as_response(f.response)
+            if kind is Kind.ACTUAL:
+                stored = self._revalidation(s, response)
         else:  # same-origin / not CORS: the response headers play no part
             response = Response(f.response.status_code, state.NO_HEADERS)
-        s.verdict = v = evaluate(s.request, response, s.classification)
+        s.verdict = v = evaluate(s.request, response, s.classification, stored)
         done = f.response.timestamp_end or s.timestamp
         if v.preflight is not None:
             self.preflights.add(PreflightEntry(v.origin, s.url_key, v.preflight, not v.blocked, done, s))
         elif v.redirect is not None and v.redirect.key is not None:
             self.redirects.add(v.redirect.key, RedirectHop(f.id, v.origin, done))
         self.output.publish(f, s, time.monotonic())
+
+    def _revalidation(self, s: FlowState, response: Response) -> Response | None:
+        """Keep what the browser's HTTP cache keeps of this response; for a 304, the response it refreshes."""
+        origin = s.request.origin_header or ""
+        stored = None
+        if response.status == 304:
+            found = self.responses.find(origin, s.url_key, s.request.headers.get_all("if-none-match"))
+            if found is not None:
+                stored, s.revalidates = found.response, found.flow_id
+                response = revalidated(stored, response)
+        self.responses.store(origin, s.url_key, s.revalidates or s.flow_id, response)
+        return stored
 
     @never_raises
     def error(self, f: http.HTTPFlow) -> None:

@@ -58,6 +58,7 @@ class CorsAnnotation(TypedDict):
     note: str
     preflight_cached: NotRequired[bool]
     redirected_from: NotRequired[str]
+    revalidates: NotRequired[str]
     dry_run: NotRequired[DryRunDict]
     blocked_request: NotRequired[BlockedRequest]
     requested_method: NotRequired[str]
@@ -133,6 +134,8 @@ def render(state: FlowState) -> CorsAnnotation:
         a["redirected_from"] = state.redirected_from
         if v.origin == "null":
             a["note"] += "; Origin is 'null' because an earlier redirect crossed origins"
+    if state.revalidates is not None:
+        a["revalidates"] = state.revalidates
     if state.dry_run is not None:
         d = state.dry_run
         dry: DryRunDict = {"rule": d.rule, "changes": d.changes, **outcome_dict(d.outcome)}  # type: ignore[typeddict-item]

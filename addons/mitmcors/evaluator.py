@@ -384,8 +384,7 @@ def _judge_actual(
     if acac is None:
         acac = h.get_all("access-control-allow-credentials")
     if response.status == 304 and not acao:
-        # A revalidation: the browser's HTTP cache merges the 304 into its stored response before the CORS
-        # check, so the stored copy's Allow-Origin decides (and it passed when it was stored).
+        # A revalidation whose stored response is unknown here (`evaluate` merges it when it is known).
         return Outcome(
             True,
             text="304 Not Modified: the browser checks the CORS headers of its cached copy, which this 304 "
@@ -510,11 +509,14 @@ def _judge_preflight(
     status = response.status
     location = _redirect_location(response)
     if location is not None:
-        # A preflight is fetched with redirect mode "error": any redirect fails it, before any other check.
+        # A preflight is fetched with redirect mode "error": Chromium fails it before any other check.
+        # Firefox runs its CORS check on the redirect response first (BROWSERS.md §4.3; measured, #7.6).
+        acao, acac = h.get_all("access-control-allow-origin"), h.get_all("access-control-allow-credentials")
+        on_redirect = _access_firefox(acao, acac, origin, include) or FirefoxReason.CORSExternalRedirectNotAllowed
         return (
             _blocked(
                 Reason.PreflightDisallowedRedirect,
-                FirefoxReason.CORSExternalRedirectNotAllowed,
+                on_redirect,
                 "",
                 f"answer the OPTIONS preflight itself with 2xx and CORS headers instead of redirecting to "
                 f"{redact_url(location)} (or let the page call the final URL directly)",
@@ -753,13 +755,29 @@ def failed(
 _PROXY_ERROR_HEADERS = PlainHeaders([("Server", "mitmproxy"), ("Connection", "close"), ("Content-Type", "text/html")])
 
 
-def evaluate(request: Request, response: Response, classification: Classification | None = None) -> Verdict:
+def revalidated(stored: Response, not_modified: Response) -> Response:
+    """[F] HTTP-network-or-cache fetch: a 304 to a revalidation updates the stored response's headers (a
+    header the 304 carries replaces the stored one), and the CORS check runs on the result, in both browsers
+    (BROWSERS.md §5.1; #7.7), whichever way the stored response was judged."""
+    fresh = {name.lower() for name, _ in not_modified.headers.items()}
+    kept = [(n, v) for n, v in stored.headers.items() if n.lower() not in fresh]
+    return Response(stored.status, PlainHeaders([*kept, *not_modified.headers.items()]))
+
+
+def evaluate(
+    request: Request,
+    response: Response,
+    classification: Classification | None = None,
+    stored: Response | None = None,
+) -> Verdict:
     """Judge `response` to `request` as Chromium and Firefox would.
 
     The request must carry an `Origin` header. Credentials mode is not on the wire: a `Cookie` proves
     "include"; otherwise the verdict is for a non-credentialed request and `if_credentials` says what changes
-    under `credentials: 'include'`.
+    under `credentials: 'include'`. `stored` is the browser's cached copy that a 304 revalidates, when known.
     """
+    if stored is not None and response.status == 304:
+        response = revalidated(stored, response)
     origin = request.origin_header or ""
     c = classification or classify(request, origin)
     if c.kind in (Kind.SAME_ORIGIN, Kind.NOT_CORS):

@@ -50,6 +50,7 @@ class FlowState:
     # Links.
     preflight: PreflightLink[FlowState] | None = None
     redirected_from: str | None = None
+    revalidates: str | None = None  # a 304: the flow whose stored response it refreshes
     # Rules.
     rule: str | None = None  # the rule that changed this flow
     upstream: Verdict | None = None  # the server's own answer's verdict, when a rule changed it

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar
 
 from mitmcors import fetchspec
-from mitmcors.evaluator import PreflightFacts
+from mitmcors.evaluator import PlainHeaders, PreflightFacts, Response
 
 # How long after its preflight the browser sends the request it announced, at the latest.
 PENDING_WINDOW = 30.0
@@ -138,3 +138,50 @@ class RedirectTracker:
             return None
         del self._hops[url]
         return hop
+
+
+# What a 304 can change about a stored response's CORS outcome: the headers the CORS check and the
+# CORS-filtered response read. Nothing else of a response is kept.
+_KEPT_FOR_REVALIDATION = ("access-control-", "vary")
+
+
+class StoredResponse(NamedTuple):
+    flow_id: str
+    etag: str | None
+    response: Response  # status and the CORS-relevant header lines only
+
+
+class ResponseCache:
+    """The browser's HTTP cache, as far as CORS is concerned: the last response with a validator (ETag or
+    Last-Modified) per origin and URL, so that a 304 to a revalidation is judged with the stored response it
+    refreshes (BROWSERS.md §5.1)."""
+
+    def __init__(self, limit: int = 2048) -> None:
+        self._stored: LRU[tuple[str, str], StoredResponse] = LRU(limit)
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def store(self, origin: str, url: str, flow_id: str, response: Response) -> None:
+        """Remember `response` if a browser could revalidate it later."""
+        h = response.headers
+        etags = h.get_all("etag")
+        if not (etags or h.get_all("last-modified")) or not 200 <= response.status < 300:
+            return
+        kept = [(n, v) for n, v in h.items() if n.lower().startswith(_KEPT_FOR_REVALIDATION)]
+        self._stored.put(
+            (origin, url),
+            StoredResponse(flow_id, etags[0].strip() if etags else None, Response(response.status, PlainHeaders(kept))),
+        )
+
+    def find(self, origin: str, url: str, if_none_match: list[str]) -> StoredResponse | None:
+        """The stored response a 304 refreshes: the last one for this origin and URL (with the ETag the
+        request asked about, when it asked with one)."""
+        stored = self._stored.get((origin, url))
+        if stored is None:
+            return None
+        if if_none_match and stored.etag is not None:
+            asked = {t.strip() for line in if_none_match for t in line.split(",")}
+            if stored.etag not in asked and "*" not in asked:
+                return None
+        return stored
