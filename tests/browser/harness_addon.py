@@ -6,10 +6,11 @@
   CONNECT tunnel mitmproxy takes each request's host and port from the server address, so https flows would
   show ``https://127.0.0.1:<port>/`` instead of the browser's URL. This addon therefore wraps
   ``socket.getaddrinfo`` in the mitmdump process, which asyncio's ``open_connection`` uses.)
-* A control endpoint, ``http://harness.control/metadata?prefix=/s/<id>/``, answers with the *current*
-  ``flow.metadata["cors"]`` of every flow whose path starts with the prefix. The report line of a preflight is
-  written when its response arrives, before the requests it covers exist; this shows what the addon knows later
-  (``request_ids``).
+* A control endpoint, ``http://harness.control/flows?prefix=/s/<id>/``, answers with every flow whose path
+  starts with the prefix, as mitmdump holds it now: the request and response header lines the addon judged (the
+  wire, as names and values decoded as latin-1), timestamps, error, and the *current* ``flow.metadata["cors"]``.
+  The report line of a preflight is written when its response arrives, before the requests it covers exist; this
+  shows what the addon knows later (``request_ids``). The browser suite records the corpus from it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,34 @@ def _test_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
     return _real_getaddrinfo(host, port, *args, **kwargs)
 
 
+def lines(headers: http.Headers) -> list[list[str]]:
+    return [[name.decode("latin-1"), value.decode("latin-1")] for name, value in headers.fields]
+
+
+def describe(f: http.HTTPFlow) -> dict[str, Any]:
+    """The flow as the CORS addon saw it (method as sent, not upper-cased), plus its live metadata."""
+    req, resp = f.request, f.response
+    return {
+        "flow_id": f.id,
+        "method": req.data.method.decode("latin-1"),
+        "url": req.url,
+        "scheme": req.scheme,
+        "host": req.host,
+        "port": req.port,
+        "path": req.path,
+        "http_version": req.http_version,
+        "request_headers": lines(req.headers),
+        "request_start": req.timestamp_start,
+        "request_end": req.timestamp_end,
+        "status": resp.status_code if resp else None,
+        "response_headers": lines(resp.headers) if resp else None,
+        "response_start": resp.timestamp_start if resp else None,
+        "response_end": resp.timestamp_end if resp else None,
+        "error": f.error.msg if f.error else None,
+        "cors": f.metadata.get("cors"),
+    }
+
+
 class Harness:
     def __init__(self) -> None:
         self.flows: list[http.HTTPFlow] = []
@@ -74,20 +103,7 @@ class Harness:
             return
         query = parse_qs(urlsplit(flow.request.url).query)
         prefix = query.get("prefix", ["/"])[0]
-        out = []
-        for f in self.flows:
-            if not f.request.path.startswith(prefix):
-                continue
-            out.append(
-                {
-                    "flow_id": f.id,
-                    "method": f.request.method,
-                    "url": f.request.url,
-                    "status": f.response.status_code if f.response else None,
-                    "error": f.error.msg if f.error else None,
-                    "cors": f.metadata.get("cors"),
-                }
-            )
+        out = [describe(f) for f in self.flows if f.request.path.startswith(prefix)]
         flow.response = http.Response.make(
             200, json.dumps(out, default=repr).encode(), {"Content-Type": "application/json"}
         )

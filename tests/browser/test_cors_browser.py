@@ -2,19 +2,22 @@
 
 Each row registers backend routes under ``/s/<id>/``, loads a blank page from the row's origin in a fresh browser
 context, runs the row's JS and then compares, flow by flow, Chromium's ``corsErrorStatus.corsError`` (CDP
-``Network.loadingFailed``) with the addon's ``cors_report`` line (see cors_harness.mismatches). Expected reasons
-are never written here: they come from the browser.
+``Network.loadingFailed``) with the addon's ``cors_report`` line (see tests/harness/chromium.py). Expected reasons
+are never written here: they come from the browser. Every row is recorded in the corpus (tests/corpus).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
-from cors_backend import PAGE_HTML, PNG_1PX, Reply, Route
-from cors_harness import SECRET_VALUES, Env, Result, Scenario, assert_matches, run
+
+from tests.harness.backend import Answer, Route
+from tests.harness.browser import PAGE_HTML, PNG_1PX, SECRET_VALUES, Env, Result, Scenario, run, slug
+from tests.harness.chromium import assert_matches
 
 pytestmark = pytest.mark.browser
 
@@ -67,16 +70,16 @@ def header(name: str, value: str) -> Headers:
 
 
 def answer(headers: Sequence[tuple[str, str]] = (), status: int = 200, **kw: Any) -> Route:
-    """The same answer for every method."""
-    return Route({"*": Reply(status=status, headers=list(headers), **kw)})
+    """The same answer for every method; ``kw`` as for Answer (``body``, ``content_type``)."""
+    return Route({"*": Answer(status, list(headers), **kw)})
 
 
 def preflighted(options: Headers, actual: Headers, options_status: int = 204, actual_status: int = 200) -> Route:
     """OPTIONS gets ``options``; every other method gets ``actual``."""
     return Route(
         {
-            "OPTIONS": Reply(status=options_status, headers=list(options), body=b""),
-            "*": Reply(status=actual_status, headers=list(actual)),
+            "OPTIONS": Answer(options_status, list(options), b""),
+            "*": Answer(actual_status, list(actual)),
         }
     )
 
@@ -204,9 +207,9 @@ R = "/r"
 JSON_POST = {"method": "POST", "headers": {"Content-Type": "application/json"}, "body": "{}"}
 SET_COOKIE = [("Set-Cookie", f"sid={SECRET_VALUES[0]}; Path=/; Secure; SameSite=None")]
 AUTH = {"Authorization": f"Bearer {SECRET_VALUES[1]}"}
-PNG = {"content_type": "image/png", "body": PNG_1PX}
-JS_MODULE = {"content_type": "text/javascript", "body": b"export default 1;"}
-HTML = {"content_type": "text/html; charset=utf-8", "body": PAGE_HTML}
+PNG: dict[str, Any] = {"content_type": "image/png", "body": PNG_1PX}
+JS_MODULE: dict[str, Any] = {"content_type": "text/javascript", "body": b"export default 1;"}
+HTML: dict[str, Any] = {"content_type": "text/html; charset=utf-8", "body": PAGE_HTML}
 
 SCENARIOS = [
     # --- simple GET: the CORS check on Access-Control-Allow-Origin ---------------------------------------
@@ -885,20 +888,17 @@ SCENARIOS = [
 ]
 
 
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
-
-
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_addon_agrees_with_chromium(env: Env, scenario: Scenario, request: pytest.FixtureRequest) -> None:
     """The addon's verdict and reason for every flow equal Chromium's outcome and CDP corsError."""
-    scenario_id = _slug(request.node.callspec.id)
+    scenario_id = slug(request.node.callspec.id)
     result = run(env, scenario_id, scenario)
     assert_matches(result)
 
 
 def test_preflight_cache_is_per_browser_context(env: Env) -> None:
     """Two fresh contexts each preflight the same PUT; each PUT is linked to its own context's OPTIONS."""
+    env = dataclasses.replace(env, record=None)  # one scenario run twice: not a corpus entry
     scenario = Scenario(
         page=APP + "/",
         routes={R: preflighted(acao("*") + acam("PUT") + max_age("60"), acao("*"))},
@@ -909,3 +909,8 @@ def test_preflight_cache_is_per_browser_context(env: Env) -> None:
     assert len(result.wire_for("OPTIONS", R)) == 2, "Chromium shared its preflight cache between contexts"
     assert len(result.wire_for("PUT", R)) == 2
     assert_matches(result)
+
+
+def corpus_ids() -> list[str]:
+    """The corpus entries this module records: one per row."""
+    return [slug(str(p.id)) for p in SCENARIOS]

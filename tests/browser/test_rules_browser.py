@@ -18,32 +18,30 @@ independent because each run uses fresh URLs (the preflight cache is per URL) an
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from cors_backend import Reply, Route
-from cors_harness import (
-    PAGE_HELPERS,
-    PREFLIGHT_ERRORS,
+
+from tests.harness.backend import Answer, Route
+from tests.harness.browser import (
     SECRET_VALUES,
     CdpRecorder,
     CdpRequest,
     Env,
-    Report,
     Result,
     Scenario,
-    _line_time,
-    _path,
-    _settle,
-    _with_prefix,
-    live_metadata,
-    mismatches,
+    line_path,
+    open_context,
+    open_page,
+    play,
+    register,
+    url_path,
 )
+from tests.harness.chromium import PREFLIGHT_ERRORS, mismatches
+from tests.harness.mitmdump import Mitmdump
 
 pytestmark = pytest.mark.browser
 
@@ -152,9 +150,9 @@ class Case:
 
 def case(
     slug: str,
-    actual: Reply,
+    actual: Answer,
     *,
-    options: Reply | None = None,
+    options: Answer | None = None,
     method: str = "GET",
     headers: Mapping[str, str] | None = None,
     credentials: bool = False,
@@ -182,62 +180,62 @@ def case(
     )
 
 
-NOT_FOUND = Reply(status=404, body=b"not found")
-NO_CORS = Reply(status=200, body=b"data")
+NOT_FOUND = Answer(status=404, body=b"not found")
+NO_CORS = Answer(status=200, body=b"data")
 
 UNREADY = [
     case("options-404", NO_CORS, options=NOT_FOUND, method="PUT"),
     case(
         "options-405",
         NO_CORS,
-        options=Reply(status=405, headers=header("Allow", "GET, DELETE"), body=b"method not allowed"),
+        options=Answer(status=405, headers=header("Allow", "GET, DELETE"), body=b"method not allowed"),
         method="DELETE",
     ),
     case(
         "options-401-authorization",
         NO_CORS,
-        options=Reply(status=401, headers=header("WWW-Authenticate", "Bearer"), body=b"unauthorized"),
+        options=Answer(status=401, headers=header("WWW-Authenticate", "Bearer"), body=b"unauthorized"),
         headers={"Authorization": AUTHORIZATION},
     ),
     case("no-allow-origin", NO_CORS),
-    case("500-without-headers", Reply(status=500, body=b"boom")),
+    case("500-without-headers", Answer(status=500, body=b"boom")),
     case(
         "options-404-with-cors-headers",
-        Reply(headers=acao("*")),
-        options=Reply(status=404, headers=acao("*") + header("Access-Control-Allow-Methods", "PUT"), body=b"no route"),
+        Answer(headers=acao("*")),
+        options=Answer(status=404, headers=acao("*") + header("Access-Control-Allow-Methods", "PUT"), body=b"no route"),
         method="PUT",
     ),
     case("options-404-then-404", NOT_FOUND, options=NOT_FOUND, method="PUT"),
-    case("options-404-then-500-without-headers", Reply(status=500, body=b"boom"), options=NOT_FOUND, method="PUT"),
-    case("duplicate-allow-origin", Reply(headers=acao(APP) + acao(APP))),
+    case("options-404-then-500-without-headers", Answer(status=500, body=b"boom"), options=NOT_FOUND, method="PUT"),
+    case("duplicate-allow-origin", Answer(headers=acao(APP) + acao(APP))),
     case(
         "duplicate-allow-origin-on-preflight",
-        Reply(headers=acao(APP) + acao(APP)),
-        options=Reply(
+        Answer(headers=acao(APP) + acao(APP)),
+        options=Answer(
             status=204, headers=acao(APP) + acao(APP) + header("Access-Control-Allow-Methods", "PUT"), body=b""
         ),
         method="PUT",
     ),
-    case("custom-header", Reply(headers=acao("*")), options=Reply(headers=acao("*")), headers={"X-Req": "1"}),
+    case("custom-header", Answer(headers=acao("*")), options=Answer(headers=acao("*")), headers={"X-Req": "1"}),
     case(
         "authorization-not-in-allow-headers",
-        Reply(headers=acao("*")),
-        options=Reply(headers=acao("*") + header("Access-Control-Allow-Headers", "Content-Type")),
+        Answer(headers=acao("*")),
+        options=Answer(headers=acao("*") + header("Access-Control-Allow-Headers", "Content-Type")),
         headers={"Authorization": AUTHORIZATION},
     ),
-    case("cookie-allow-origin-star", Reply(headers=acao("*")), credentials=True),
+    case("cookie-allow-origin-star", Answer(headers=acao("*")), credentials=True),
     case("cookie-options-404", NO_CORS, options=NOT_FOUND, method="PUT", credentials=True),
     case(
         "cookie-custom-header-options-401",
         NO_CORS,
-        options=Reply(status=401, body=b"unauthorized"),
+        options=Answer(status=401, body=b"unauthorized"),
         headers={"X-Req": "1"},
         credentials=True,
     ),
 ]
 
 # A backend that sends correct headers, and a rule that breaks it the way a production server is broken.
-GOOD_PREFLIGHT = Reply(
+GOOD_PREFLIGHT = Answer(
     status=204,
     headers=acao(APP)
     + header("Access-Control-Allow-Methods", "PUT")
@@ -245,7 +243,7 @@ GOOD_PREFLIGHT = Reply(
     + header("Vary", "Origin"),
     body=b"",
 )
-GOOD_ACTUAL = Reply(headers=acao(APP) + header("Vary", "Origin"))
+GOOD_ACTUAL = Answer(headers=acao(APP) + header("Vary", "Origin"))
 REPRODUCE = [
     case("strip-allow-origin", GOOD_ACTUAL, rule={"strip": ["Access-Control-Allow-Origin"]}),
     case(
@@ -258,7 +256,7 @@ REPRODUCE = [
     case("two-allow-origin-lines", GOOD_ACTUAL, rule={"set": {"Access-Control-Allow-Origin": [APP, APP]}}),
     case(
         "error-loses-allow-origin",
-        Reply(status=500, headers=acao(APP), body=b"boom"),
+        Answer(status=500, headers=acao(APP), body=b"boom"),
         rule={"match": {"filter": "~c 500"}, "strip": ["Access-Control-Allow-Origin"]},
     ),
     case(
@@ -270,7 +268,7 @@ REPRODUCE = [
     ),
     case(
         "star-with-credentials",
-        Reply(headers=acao(SAPP) + header("Access-Control-Allow-Credentials", "true") + header("Vary", "Origin")),
+        Answer(headers=acao(SAPP) + header("Access-Control-Allow-Credentials", "true") + header("Vary", "Origin")),
         credentials=True,
         rule={"allow_origins": "*", "allow_credentials": True, "dangerously_allow_invalid": True},
     ),
@@ -320,39 +318,35 @@ def rule_file_text() -> str:
 
 @dataclass
 class Run:
-    """One run of a case: the harness's Result plus the response headers Chromium received, per CDP request."""
+    """One run of a case through one mitmdump."""
 
     result: Result
-    received: dict[str, str]
 
-    def request(self, path: str) -> CdpRequest:
-        """The page's (non-preflight) request to ``path``."""
-        want = self.result.prefix + path
-        found = [r for r in self.result.cdp if not r.is_preflight and r.hops and _path(r.hops[0]) == want]
-        assert len(found) == 1, f"expected one Chromium request to {path}, got {len(found)}\n{self.evidence()}"
+    def request(self, sub: str) -> CdpRequest:
+        """The page's (non-preflight) request to ``sub``."""
+        want = self.result.prefix + sub
+        found = [r for r in self.result.cdp if not r.is_preflight and r.hops and url_path(r.hops[0]) == want]
+        assert len(found) == 1, f"expected one Chromium request to {sub}, got {len(found)}\n{self.evidence()}"
         return found[0]
 
     def preflights(self) -> list[CdpRequest]:
         return [r for r in self.result.cdp if r.is_preflight]
 
-    def chromium(self, path: str) -> Outcome:
-        """What Chromium did with the request to ``path``: ('blocked', corsError) or ('allowed', None)."""
-        r = self.request(path)
+    def chromium(self, sub: str) -> Outcome:
+        """What Chromium did with the request to ``sub``: ('blocked', corsError) or ('allowed', None)."""
+        r = self.request(sub)
         if r.cors_error:
             return "blocked", r.cors_error
         assert not r.failed, f"request failed without a CORS error: {r.describe()}\n{self.evidence()}"
         return "allowed", None
 
-    def line(self, method: str, path: str) -> dict[str, Any]:
-        found = self.result.lines_for(method, path)
-        assert len(found) == 1, f"expected one report line for {method} {path}, got {len(found)}\n{self.evidence()}"
+    def line(self, method: str, sub: str) -> dict[str, Any]:
+        found = self.result.lines_for(method, sub)
+        assert len(found) == 1, f"expected one report line for {method} {sub}, got {len(found)}\n{self.evidence()}"
         return found[0]
 
     def evidence(self) -> str:
-        out = [self.result.evidence(), "response headers Chromium received:"]
-        for r in self.result.cdp:
-            out.append(f"  {r.method} {r.hops[-1] if r.hops else '?'}: {self.received.get(r.request_id, '(none)')}")
-        return "\n".join(out)
+        return self.result.evidence()
 
 
 class Browsing:
@@ -360,77 +354,23 @@ class Browsing:
 
     def __init__(self, env: Env, proxy_url: str | None) -> None:
         self.env = env
-        options: dict[str, Any] = {"ignore_https_errors": True}
-        if proxy_url is not None:
-            options["proxy"] = {"server": proxy_url}
-        self.context = env.browser.new_context(**options)
-        self.context.add_cookies(
-            [
-                {
-                    "name": "sid",
-                    "value": SECRET_VALUES[0],
-                    "domain": COOKIE_HOST,
-                    "path": "/",
-                    "secure": True,
-                    "sameSite": "None",
-                    "httpOnly": False,
-                }
-            ]
-        )
-        self.context.add_init_script(PAGE_HELPERS)
-        self.pages: dict[str, tuple[Any, CdpRecorder, dict[str, str]]] = {}
+        self.context = open_context(env, [COOKIE_HOST], proxy_url)
+        self.pages: dict[str, tuple[Any, CdpRecorder]] = {}
         self.runs: dict[str, Run] = {}
 
     def close(self) -> None:
         self.context.close()
 
-    def _page(self, url: str) -> tuple[Any, CdpRecorder, dict[str, str]]:
-        if url not in self.pages:
-            page = self.context.new_page()
-            recorder = CdpRecorder(self.context, page)
-            received: dict[str, str] = {}
-
-            def on_headers(p: dict[str, Any]) -> None:
-                received[p["requestId"]] = p.get("headersText") or json.dumps(p.get("headers") or {})
-
-            recorder.cdp.on("Network.responseReceivedExtraInfo", on_headers)
-            page.goto(url, wait_until="load")
-            self.pages[url] = (page, recorder, received)
-        return self.pages[url]
-
     def run(self, run_id: str, c: Case) -> Run:
         """Run the case's page JS under ``/s/<run_id>/`` once (later calls return the first run)."""
-        if run_id in self.runs:
-            return self.runs[run_id]
-        env, scenario = self.env, c.scenario()
-        prefix = f"/s/{run_id}/"
-        base = prefix.rstrip("/")
-        for sub, route in scenario.routes.items():
-            env.backend.route(base + sub, _with_prefix(route, base))
-        page, recorder, received = self._page(scenario.page)
-        js = page.evaluate(f"async (P) => {{ {scenario.js} }}", base)
-        _settle(page, recorder, prefix)
-        cdp = recorder.under(prefix)
-        # Raw response headers (Network.responseReceivedExtraInfo) may trail the request's end by a moment.
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline and any(
-            r.request_id not in received for r in cdp if r.is_preflight or r.status is not None
-        ):
-            page.wait_for_timeout(20)
-        wire = env.backend.requests(prefix)
-        # A line per preflight Chromium sent (answered in the proxy or not) and per other request that reached
-        # the server with an Origin.
-        expected = sum(1 for r in cdp if r.is_preflight) + sum(
-            1 for s in wire if s.method != "OPTIONS" and s.header("origin") is not None
-        )
-        report: Report = self.env.report
-        lines = sorted(report.wait_lines(prefix, expected), key=_line_time)
-        live = live_metadata(env.proxy_url, prefix) if any(ln.get("method") == "OPTIONS" for ln in lines) else []
-        console = [m for m in recorder.console if base in m]
-        result = Result(scenario, base, js, cdp, console, lines, live, wire, report.text())
-        run = Run(result, {r.request_id: received.get(r.request_id, "(none)") for r in cdp})
-        self.runs[run_id] = run
-        return run
+        if run_id not in self.runs:
+            scenario = c.scenario()
+            register(self.env.backend, f"/s/{run_id}", scenario.routes)
+            if scenario.page not in self.pages:
+                self.pages[scenario.page] = open_page(self.context, scenario.page)
+            page, recorder = self.pages[scenario.page]
+            self.runs[run_id] = Run(play(self.env, page, recorder, run_id, scenario, received=True))
+        return self.runs[run_id]
 
 
 @dataclass
@@ -441,16 +381,15 @@ class Proxies:
 
 @pytest.fixture(scope="module")
 def proxies(
-    env: Env,
-    mitmdump_factory: Callable[..., tuple[str, Report, Path]],
-    tmp_path_factory: pytest.TempPathFactory,
+    env: Env, mitmdump_factory: Callable[..., Mitmdump], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Proxies]:
-    """Contexts behind the plain mitmdump (no rules) and behind one started with this module's rule file."""
+    """Contexts behind the plain mitmdump (no rules; its runs go into the corpus) and behind one started with this
+    module's rule file."""
     rules = tmp_path_factory.mktemp("rules") / "rules.yaml"
     rules.write_text(rule_file_text(), encoding="utf-8")
-    url, report, _log = mitmdump_factory("--set", f"cors_rules={rules}")
+    proxy = mitmdump_factory("--set", f"cors_rules={rules}")
     plain = Browsing(env, None)
-    ruled = Browsing(Env(backend=env.backend, proxy_url=url, report=report, browser=env.browser), url)
+    ruled = Browsing(Env(backend=env.backend, proxy_url=proxy.url, report=proxy.report, browser=env.browser), proxy.url)
     try:
         yield Proxies(plain, ruled)
     finally:
@@ -471,7 +410,16 @@ def fixed(p: Proxies, c: Case, mode: str) -> Run:
 
 
 def unfixed(p: Proxies, c: Case) -> Run:
-    return p.plain.run(f"plain-{c.slug}", c)
+    return p.plain.run(plain_run_id(c), c)
+
+
+def plain_run_id(c: Case) -> str:
+    return f"plain-{c.slug}"
+
+
+def corpus_ids() -> list[str]:
+    """The corpus entries this module records: the plain runs (no rules) of its cases."""
+    return [plain_run_id(c) for c in (*UNREADY, *REPRODUCE)]
 
 
 def fail(run: Run, problems: Sequence[str]) -> None:
@@ -517,7 +465,7 @@ def test_rule_makes_unready_backend_work(proxies: Proxies, c: Case, mode: str) -
     if len(result.lines) != want_lines:
         problems.append(f"{len(result.lines)} report lines, want {want_lines}")
     for ln in result.lines:
-        where = f"{ln.get('method')} {_path(ln.get('url', ''))}"
+        where = f"{ln.get('method')} {line_path(ln)}"
         if (ln.get("verdict"), ln.get("reason")) != ("allowed", None):
             problems.append(f"{where}: verdict={ln.get('verdict')!r} reason={ln.get('reason')!r}, want allowed")
         if ln.get("rule") != name:
@@ -637,7 +585,7 @@ def test_dry_run_rule_leaves_chromium_failing(proxies: Proxies, c: Case) -> None
     if c.preflighted and not run.result.wire_for("OPTIONS", R):
         problems.append("the OPTIONS never reached the server: the dry-run rule answered it")
     for r in run.result.cdp:
-        received = run.received.get(r.request_id, "")
+        received = r.received or ""
         if "access-control-" in received.lower():
             problems.append(
                 f"{r.method} {r.hops[-1]}: Chromium received Access-Control-* headers the server never sent"

@@ -8,17 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_harness import Backend, Mitmdump
-from e2e_recording import Recording, record
+
+from tests.e2e.recording import Recording, record
+from tests.harness.backend import Backend
+from tests.harness.mitmdump import Mitmdump
 
 
 @pytest.fixture(scope="session")
 def backend() -> Iterator[Backend]:
-    b = Backend()
-    try:
+    with Backend(http_servers=2) as b:
         yield b
-    finally:
-        b.close()
 
 
 @pytest.fixture(scope="session")
@@ -28,15 +27,10 @@ def confdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def proxy(backend: Backend, confdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mitmdump]:
+def proxy(confdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mitmdump]:
     """A live mitmdump running the addon in inspect-only mode, writing a report."""
-    p = Mitmdump(tmp_path_factory.mktemp("live"), confdir, name="live")
-    p.start()
-    try:
+    with Mitmdump(tmp_path_factory.mktemp("live"), confdir=confdir, name="live") as p:
         yield p
-    finally:
-        p.stop()
-        p.kill()
 
 
 @pytest.fixture(scope="session")

@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_harness import PAGE_ORIGIN, path_of, run_readback
-from e2e_recording import Recording
 from mitmproxy import http, io
+
+from tests.e2e.recording import Recording
+from tests.harness.client import PAGE_ORIGIN
+from tests.harness.mitmdump import read_back
+from tests.harness.report import path_of
 
 pytestmark = pytest.mark.e2e
 
@@ -82,7 +85,7 @@ def test_saved_actual_requests_carry_their_preflight_id(recording: Recording, sa
 
 @pytest.fixture(scope="module")
 def readback(recording: Recording, confdir: Path, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    lines, _ = run_readback(recording.flows_path, tmp_path_factory.mktemp("readback"), confdir, "readback")
+    lines, _ = read_back(recording.flows_path, tmp_path_factory.mktemp("readback"), confdir, "readback")
     return lines
 
 
@@ -195,7 +198,7 @@ def har_report(confdir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
         ),
         encoding="utf-8",
     )
-    lines, output = run_readback(har, work, confdir, "har")
+    lines, output = read_back(har, work, confdir, "har")
     assert len(lines) == len(HAR_ENTRIES), output
     return {name: line for (name, _), line in zip(HAR_ENTRIES, lines, strict=True)}
 

@@ -4,7 +4,10 @@ the browser's preflight cache), and naming the request a failed preflight stoppe
 from __future__ import annotations
 
 import pytest
-from e2e_harness import PAGE_ORIGIN, Answer, Backend, Mitmdump, cors_headers, preflight_headers
+
+from tests.harness.backend import Answer, Backend
+from tests.harness.client import PAGE_ORIGIN, cors_headers, preflight_headers
+from tests.harness.mitmdump import Mitmdump
 
 pytestmark = pytest.mark.e2e
 

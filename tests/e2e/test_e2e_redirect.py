@@ -4,7 +4,10 @@ cross-origin hop) names the redirect it came from."""
 from __future__ import annotations
 
 import pytest
-from e2e_harness import PAGE_ORIGIN, Answer, Backend, Mitmdump, cors_headers
+
+from tests.harness.backend import Answer, Backend
+from tests.harness.client import PAGE_ORIGIN, cors_headers
+from tests.harness.mitmdump import Mitmdump
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from e2e_harness import PAGE_ORIGIN, REPORT_KEYS, Answer, Backend, Mitmdump, cors_headers, preflight_headers
+
+from tests.harness.backend import Answer, Backend
+from tests.harness.client import PAGE_ORIGIN, cors_headers, preflight_headers
+from tests.harness.mitmdump import Mitmdump
+from tests.harness.report import REPORT_KEYS, REPORT_WAIT, addon_report_timing
 
 pytestmark = pytest.mark.e2e
 
@@ -267,3 +271,10 @@ def test_unreadable_headers(
     hidden = {h.lower() for h in line["unreadable_headers"]}
     assert {h.lower() for h in unreadable} <= hidden
     assert not {h.lower() for h in readable} & hidden
+
+
+def test_report_wait_outlasts_the_addons_hold() -> None:
+    """The suites wait REPORT_WAIT for a report line: longer than the addon holds a passing preflight's line plus
+    the interval of the tick that flushes it, with at least a second to spare."""
+    hold, flush = addon_report_timing()
+    assert hold + flush + 1.0 <= REPORT_WAIT, (hold, flush, REPORT_WAIT)

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from e2e_harness import (
-    PAGE_ORIGIN,
-    Answer,
-    Backend,
-    HeaderList,
-    Mitmdump,
-    as_bytes,
-    cors_headers,
-    free_port,
-    preflight_headers,
-)
+
+from tests.harness.backend import Answer, Backend, HeaderLines, as_bytes
+from tests.harness.client import PAGE_ORIGIN, cors_headers, preflight_headers
+from tests.harness.mitmdump import Mitmdump
+from tests.harness.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +16,7 @@ ACAM = b"Access-Control-Allow-Methods"
 ACAH = b"Access-Control-Allow-Headers"
 HUGE = 60_000  # one header line stays below http.client's 64 KiB line limit (the client, not the proxy)
 
-GARBAGE: list[tuple[str, str, int, HeaderList]] = [
+GARBAGE: list[tuple[str, str, int, HeaderLines]] = [
     ("non-token-methods", "OPTIONS", 200, [(ACAO, b"*"), (ACAM, b'P(U)T, GET, "DELETE"')]),
     ("non-token-headers", "OPTIONS", 200, [(ACAO, b"*"), (ACAM, b"PUT"), (ACAH, b"X-Ok, bad header, (x)")]),
     ("utf8-origin", "GET", 200, [(ACAO, "http://lö.example".encode())]),
@@ -57,7 +51,7 @@ def assert_no_addon_error(proxy: Mitmdump, mark: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize(("name", "method", "status", "headers"), [pytest.param(*g, id=g[0]) for g in GARBAGE])
 def test_garbage_cors_headers_reach_the_client_unchanged(
-    proxy: Mitmdump, backend: Backend, name: str, method: str, status: int, headers: HeaderList
+    proxy: Mitmdump, backend: Backend, name: str, method: str, status: int, headers: HeaderLines
 ) -> None:
     """A response with malformed CORS headers reaches the client with its status, body and header lines intact,
     still gets a report line, and the addon logs no internal error."""

@@ -9,7 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_harness import PAGE_ORIGIN, Answer, Backend, Mitmdump, Reply, cors_headers, preflight_headers
+
+from tests.harness.backend import Answer, Backend
+from tests.harness.client import PAGE_ORIGIN, cors_headers, preflight_headers
+from tests.harness.mitmdump import ADDON, Mitmdump
 
 pytestmark = pytest.mark.e2e
 
@@ -29,12 +32,6 @@ rules:
 """
 
 
-def header(reply: Reply, name: str) -> str | None:
-    values = [v for k, v in reply.headers if k.lower() == name.lower()]
-    assert len(values) <= 1, values
-    return values[0] if values else None
-
-
 def write_rules(path: Path, text: str) -> None:
     """Write the rule file and move its mtime forward, so the change is visible on any file system."""
     path.write_text(text)
@@ -51,13 +48,8 @@ def rules_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def ruled(rules_file: Path, confdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mitmdump]:
-    p = Mitmdump(tmp_path_factory.mktemp("ruled"), confdir, extra=["--set", f"cors_rules={rules_file}"], name="ruled")
-    p.start()
-    try:
+    with Mitmdump(tmp_path_factory.mktemp("ruled"), ["--set", f"cors_rules={rules_file}"], "ruled", confdir) as p:
         yield p
-    finally:
-        p.stop()
-        p.kill()
 
 
 def test_answered_preflight_never_reaches_the_backend(ruled: Mitmdump, backend: Backend) -> None:
@@ -65,7 +57,7 @@ def test_answered_preflight_never_reaches_the_backend(ruled: Mitmdump, backend: 
     path = backend.route("/rules/answer/a", OPTIONS=Answer(405))
     reply = ruled.send("OPTIONS", backend.a + path, preflight_headers("PUT", "content-type"))
     assert reply.status == 204
-    assert header(reply, ACAO) == PAGE_ORIGIN
+    assert reply.header(ACAO) == PAGE_ORIGIN
     assert backend.requests_to(path) == []
     line = ruled.lines_for(path, 1)[0]
     assert (line["verdict"], line["rule"]) == ("allowed", "answered")
@@ -76,7 +68,7 @@ def test_forwarded_preflight_is_fixed_and_reports_the_server(ruled: Mitmdump, ba
     path = backend.route("/rules/forward/b", OPTIONS=Answer(404, [("Content-Type", "text/plain")], b"no route"))
     reply = ruled.send("OPTIONS", backend.a + path, preflight_headers("PUT", "content-type"))
     assert reply.status == 204
-    assert header(reply, "Access-Control-Allow-Methods") == "PUT"
+    assert reply.header("Access-Control-Allow-Methods") == "PUT"
     assert len(backend.requests_to(path)) == 1
     line = ruled.lines_for(path, 1)[0]
     assert line["verdict"] == "allowed"
@@ -89,7 +81,7 @@ def test_real_error_status_survives_with_cors_headers(ruled: Mitmdump, backend: 
     reply = ruled.send("GET", backend.a + path, cors_headers())
     assert reply.status == 500
     assert reply.body == b"boom"
-    assert header(reply, ACAO) == PAGE_ORIGIN
+    assert reply.header(ACAO) == PAGE_ORIGIN
     line = ruled.lines_for(path, 1)[0]
     assert (line["verdict"], line["upstream"]["reason"]) == ("allowed", "MissingAllowOriginHeader")
 
@@ -100,11 +92,11 @@ def test_valid_edit_applies_and_invalid_edit_keeps_the_last_good_rules(
     """An edit takes effect within two seconds; a broken edit is logged with file:line and changes nothing."""
     path = backend.route("/rules/reload/d", GET=Answer(200))
     url = backend.a + path
-    assert header(ruled.send("GET", url, cors_headers()), ACAO) is None
+    assert ruled.send("GET", url, cors_headers()).header(ACAO) is None
 
     write_rules(rules_file, RULES + "  - name: reloaded\n    match: {path: /rules/reload/*}\n    allow_origins: '*'\n")
     deadline = time.monotonic() + 2.5
-    while header(ruled.send("GET", url, cors_headers()), ACAO) != "*":
+    while ruled.send("GET", url, cors_headers()).header(ACAO) != "*":
         assert time.monotonic() < deadline, "the valid edit did not apply within 2.5 s"
         time.sleep(0.1)
 
@@ -114,7 +106,7 @@ def test_valid_edit_applies_and_invalid_edit_keeps_the_last_good_rules(
     while f"{rules_file}:3:" not in ruled.output_since(mark):
         assert time.monotonic() < deadline, f"no error logged:\n{ruled.output_since(mark)}"
         time.sleep(0.1)
-    assert header(ruled.send("GET", url, cors_headers()), ACAO) == "*"  # still the last good rules
+    assert ruled.send("GET", url, cors_headers()).header(ACAO) == "*"  # still the last good rules
     write_rules(rules_file, RULES)
 
 
@@ -125,7 +117,7 @@ def test_broken_rule_file_at_start_stops_mitmdump_with_file_and_line(
     work = tmp_path_factory.mktemp("broken")
     bad = work / "bad.yaml"
     bad.write_text("rules:\n  - name: a\n    allow_origins: '*'\n    allow_credentials: true\n")
-    p = Mitmdump(work, confdir, extra=["--set", f"cors_rules={bad}"], name="broken")
+    p = Mitmdump(work, ["--set", f"cors_rules={bad}"], "broken", confdir)
     with contextlib.suppress(RuntimeError):  # it may exit before it listens
         p.start()
     assert p.proc is not None
@@ -138,15 +130,11 @@ def test_broken_rule_file_at_start_stops_mitmdump_with_file_and_line(
     assert "mitmcors/" not in out, out
 
 
-class MitmdumpWithoutPyYAML(Mitmdump):
-    """mitmdump with a first script that makes `import yaml` fail, loaded before addons/cors.py."""
-
-    def args(self) -> list[str]:
-        args = super().args()
-        blocker = self.workdir / "no_pyyaml.py"
-        blocker.write_text("import sys\n\nsys.modules['yaml'] = None  # as in a build without PyYAML\naddons = []\n")
-        first_script = args.index("-s")
-        return [*args[:first_script], "-s", str(blocker), *args[first_script:]]
+def without_pyyaml(workdir: Path) -> Path:
+    """A script that makes `import yaml` fail, to load before addons/cors.py."""
+    blocker = workdir / "no_pyyaml.py"
+    blocker.write_text("import sys\n\nsys.modules['yaml'] = None  # as in a build without PyYAML\naddons = []\n")
+    return blocker
 
 
 def test_rules_load_without_pyyaml_as_in_standalone_builds(
@@ -156,14 +144,10 @@ def test_rules_load_without_pyyaml_as_in_standalone_builds(
     work = tmp_path_factory.mktemp("no-pyyaml")
     rules = work / "rules.yaml"
     rules.write_text("rules:\n  - name: via ruamel\n    match: {path: /rules/ruamel/*}\n    allow_origins: '*'\n")
-    p = MitmdumpWithoutPyYAML(work, confdir, extra=["--set", f"cors_rules={rules}"], name="no-pyyaml")
-    p.start()
-    try:
+    scripts = (without_pyyaml(work), ADDON)
+    with Mitmdump(work, ["--set", f"cors_rules={rules}"], "no-pyyaml", confdir, scripts) as p:
         path = backend.route("/rules/ruamel/e", GET=Answer(200))
-        assert header(p.send("GET", backend.a + path, cors_headers()), ACAO) == "*"
+        assert p.send("GET", backend.a + path, cors_headers()).header(ACAO) == "*"
         assert "1 rule(s) loaded" in p.output()
         assert "(read with ruamel.yaml)" in p.output()
         assert "Cannot load cors_rules" not in p.output()
-    finally:
-        p.stop()
-        p.kill()

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from e2e_harness import PAGE_ORIGIN, Answer, Backend, HeaderList, Mitmdump, cors_headers, path_of, preflight_headers
+from tests.harness.backend import Answer, Backend, HeaderLines
+from tests.harness.client import PAGE_ORIGIN, cors_headers, preflight_headers
+from tests.harness.mitmdump import Mitmdump
+from tests.harness.report import path_of
 
 SECRETS = {
     "SECRET1": "Cookie value (and Set-Cookie)",
@@ -28,7 +31,7 @@ class Step:
     origin: str  # "a" or "b": which backend origin the request goes to
     path: str
     query: str = ""
-    headers: HeaderList = ()
+    headers: HeaderLines = ()
     body: bytes | None = None
 
 
@@ -173,7 +176,7 @@ def record(backend: Backend, workdir: Path, confdir: Path) -> Recording:
     _routes(backend)
     flows = workdir / "recording.mitm"
     # flow_detail=0: mitmproxy's own per-flow lines (which print full URLs) are off, so the output is the addon's.
-    proxy = Mitmdump(workdir, confdir, extra=["-w", str(flows), "--set", "flow_detail=0"], name="recording")
+    proxy = Mitmdump(workdir, ["-w", str(flows), "--set", "flow_detail=0"], name="recording", confdir=confdir)
     proxy.start()
     urls: dict[str, str] = {}
     try:
@@ -193,7 +196,7 @@ def record(backend: Backend, workdir: Path, confdir: Path) -> Recording:
             urls[step.name] = url
     finally:
         exit_code = proxy.stop(signal.SIGINT)
-    report = proxy.report()
+    report = proxy.report.lines()
     by_step: dict[str, dict[str, Any]] = {}
     used: set[int] = set()
     for step in STEPS:
@@ -206,10 +209,10 @@ def record(backend: Backend, workdir: Path, confdir: Path) -> Recording:
         report=report,
         by_step=by_step,
         stdout=proxy.stdout(),
-        stderr=proxy.stderr_path.read_text(encoding="utf-8", errors="replace"),
+        stderr=proxy.stderr(),
         exit_code=exit_code,
         flows_path=flows,
-        report_path=proxy.report_path,
-        summary_path=proxy.report_path.with_name(proxy.report_path.name + ".summary.json"),
+        report_path=proxy.report.path,
+        summary_path=proxy.report.summary_path,
         urls=urls,
     )

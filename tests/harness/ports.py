@@ -1,0 +1,36 @@
+"""Free loopback ports, and waiting until a process listens on one."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from typing import Any
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(
+    port: int, proc: subprocess.Popen[Any] | None = None, *, what: str = "server", timeout: float = 30.0
+) -> None:
+    """Return once something accepts connections on 127.0.0.1:`port`.
+
+    Raises:
+        RuntimeError: `proc` exited first, or nothing listened within `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode} before listening on {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not listen on {port} within {timeout:g} s") from None
+            time.sleep(0.05)
