@@ -393,6 +393,51 @@ def test_304_without_a_known_stored_response_is_allowed() -> None:
     assert evaluate(request(), response(304)).outcome.allowed
 
 
+# Responses a browser's HTTP parser refuses before CORS, measured through mitmproxy (#7.4).
+@pytest.mark.parametrize(
+    ("req", "resp", "expected"),
+    [
+        pytest.param(
+            request(),
+            Response(200, PlainHeaders([(ACAO, "*"), ("X-A", "a\x00b")])),
+            (False, None, FirefoxReason.CORSDidNotSucceed),
+            id="NUL in a header value: both browsers fail the request",
+        ),
+        pytest.param(
+            preflight(),
+            Response(204, PlainHeaders([(ACAO, APP), (ACAM, "PUT"), ("X-A", "\x00")])),
+            (False, Reason.InvalidResponse, FirefoxReason.CORSDidNotSucceed),
+            id="NUL in a preflight response's header value",
+        ),
+        pytest.param(
+            request(),
+            Response(200, PlainHeaders([(ACAO, "*")]), "O\x00K"),
+            (False, None, None),
+            id="NUL in the reason phrase: Chromium fails it, Firefox reads it",
+        ),
+        pytest.param(
+            request(),
+            Response(1000, PlainHeaders([(ACAO, "*")])),
+            (True, None, FirefoxReason.CORSDidNotSucceed),
+            id="status 1000: Chromium reads it, Firefox fails it",
+        ),
+        pytest.param(
+            request(),
+            Response(200, PlainHeaders([(ACAO, "*"), ("X-A", "a\x01\x7f\xffb")])),
+            (True, None, None),
+            id="other control bytes are read",
+        ),
+        pytest.param(request(), Response(99, PlainHeaders([(ACAO, "*")])), (True, None, None), id="status 99 is read"),
+    ],
+)
+def test_responses_rejected_before_cors(
+    req: Request, resp: Response, expected: tuple[bool, Reason | None, FirefoxReason | None]
+) -> None:
+    """What the browsers' HTTP parsers refuse is a network error with no CORS reason, per browser."""
+    o = evaluate(req, resp).outcome
+    assert (o.allowed, o.reason, o.firefox_reason) == expected
+
+
 def test_redirect_credentials_are_not_echoed() -> None:
     """The password in a redirect Location never reaches the message."""
     v = evaluate(request(), response(302, (ACAO, "*"), ("Location", "http://user:hunter2@b.localhost/x")))

@@ -122,6 +122,13 @@ class WireHeaders:
     def keys(self) -> list[str]:
         return list(dict.fromkeys([k.decode("utf-8", "replace") for k, _ in self._fields]))
 
+    def name_of_value_with_nul(self) -> str | None:
+        """The first header whose value holds a NUL byte (a scan of the raw bytes, no decoding)."""
+        for name, value in self._fields:
+            if b"\x00" in value:
+                return name.decode("utf-8", "replace")
+        return None
+
 
 class Kind(enum.StrEnum):
     PREFLIGHT = "preflight"
@@ -159,6 +166,7 @@ class Request(NamedTuple):
 class Response(NamedTuple):
     status: int
     headers: HeaderLines
+    reason: str = ""  # the status line's reason phrase
 
 
 class Outcome(NamedTuple):
@@ -755,6 +763,54 @@ def failed(
 _PROXY_ERROR_HEADERS = PlainHeaders([("Server", "mitmproxy"), ("Connection", "close"), ("Content-Type", "text/html")])
 
 
+def _name_of_value_with_nul(headers: HeaderLines) -> str | None:
+    if isinstance(headers, WireHeaders):
+        return headers.name_of_value_with_nul()
+    return next((name for name, value in headers.items() if "\x00" in value), None)
+
+
+def _rejected_before_cors(response: Response, kind: Kind) -> Outcome | None:
+    """Responses a browser's HTTP parser refuses before any CORS check (measured through mitmproxy; #7.4):
+
+    - a NUL byte in a header value: Chromium `net::ERR_INVALID_HTTP_RESPONSE`, Firefox `CORSDidNotSucceed2`;
+    - a NUL byte in the reason phrase: Chromium only (Firefox reads the response);
+    - a status above 999: Firefox only (`CORSDidNotSucceed2`; Chromium reads the response), which the CORS
+      check's outcome then carries as its Firefox reason.
+
+    A network error has no CorsError name; DevTools reports a preflight's as `InvalidResponse`.
+    Returns None when Chromium parses the response (what Firefox alone refuses: `_firefox_rejects_status`).
+    """
+    chromium_error = Reason.InvalidResponse if kind is Kind.PREFLIGHT else None
+    name = _name_of_value_with_nul(response.headers)
+    if name is not None:
+        return Outcome(
+            False,
+            chromium_error,
+            FirefoxReason.CORSDidNotSucceed,
+            f"The response's {name!r} header holds a NUL byte: Chromium rejects the response before any CORS "
+            "check (net::ERR_INVALID_HTTP_RESPONSE), Firefox too ('CORS request did not succeed').",
+            f"remove the NUL byte from the {name!r} header; CORS headers cannot help",
+        )
+    if "\x00" in response.reason:
+        return Outcome(
+            False,
+            chromium_error,
+            None,
+            "The status line's reason phrase holds a NUL byte: Chromium rejects the response before any CORS "
+            "check (net::ERR_INVALID_HTTP_RESPONSE); Firefox reads it.",
+            "remove the NUL byte from the status line's reason phrase",
+        )
+    return None
+
+
+def _firefox_rejects_status(outcome: Outcome, status: int) -> Outcome:
+    """Firefox refuses a status above 999 as a network error; Chromium reads such a response (#7.4)."""
+    if status <= 999 or outcome.firefox_reason is FirefoxReason.CORSDidNotSucceed:
+        return outcome
+    text = f"{outcome.text} Firefox rejects status {status} (above 999) as a network error."
+    return outcome._replace(firefox_reason=FirefoxReason.CORSDidNotSucceed, text=text)
+
+
 def revalidated(stored: Response, not_modified: Response) -> Response:
     """[F] HTTP-network-or-cache fetch: a 304 to a revalidation updates the stored response's headers (a
     header the 304 carries replaces the stored one), and the CORS check runs on the result, in both browsers
@@ -783,6 +839,10 @@ def evaluate(
     if c.kind in (Kind.SAME_ORIGIN, Kind.NOT_CORS):
         return Verdict(c.kind, origin, Outcome(True, text=c.note), Credentials.UNKNOWN, note=c.note)
 
+    unparsable = _rejected_before_cors(response, c.kind)
+    if unparsable is not None:
+        return Verdict(c.kind, origin, unparsable, credentials_mode(request.headers), note=c.note)
+
     if c.kind is Kind.PREFLIGHT:
         # Preflights never carry credentials; the actual request's mode decides, and it is not known yet.
         parsed = _PreflightInput.read(request, response)
@@ -796,6 +856,7 @@ def evaluate(
         warnings += _max_age_warnings(response)
         if not plain.allowed:
             plain = plain._replace(text=f"{plain.text} The browser did not send the {facts.method} request.")
+        plain = _firefox_rejects_status(plain, response.status)
         return Verdict(
             Kind.PREFLIGHT,
             origin,
@@ -811,7 +872,7 @@ def evaluate(
     include = credentials is Credentials.INCLUDE
     h = response.headers
     acao, acac = h.get_all("access-control-allow-origin"), h.get_all("access-control-allow-credentials")
-    outcome = _judge_actual(request, response, origin, include, acao, acac)
+    outcome = _firefox_rejects_status(_judge_actual(request, response, origin, include, acao, acac), response.status)
     if_credentials = None
     if not include and _include_may_differ(h, origin, False, acao):
         with_credentials = _judge_actual(request, response, origin, True, acao, acac)

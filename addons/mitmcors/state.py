@@ -96,7 +96,7 @@ def as_request(f: http.HTTPFlow) -> Request:
 
 
 def as_response(resp: http.Response) -> Response:
-    return Response(resp.status_code, WireHeaders(resp.headers.fields))
+    return Response(resp.status_code, WireHeaders(resp.headers.fields), resp.reason)
 
 
 def abandoned(f: http.HTTPFlow) -> bool:
