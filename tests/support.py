@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mitmproxy import http
 from mitmproxy.test import tflow, tutils
 
@@ -33,7 +35,13 @@ def make_flow(
     return f
 
 
-def run(addon: CorsAddon, f: http.HTTPFlow) -> dict[str, object]:
+def run(addon: CorsAddon, f: http.HTTPFlow) -> dict[str, Any]:
+    """The request and response hooks, as mitmproxy calls them; returns the flow's annotation."""
     addon.request(f)
     addon.response(f)
     return f.metadata["cors"]  # type: ignore[no-any-return]
+
+
+def response_of(f: http.HTTPFlow) -> http.Response | None:
+    """The flow's response as a hook left it (a call mypy cannot see through, unlike `f.response`)."""
+    return f.response

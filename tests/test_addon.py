@@ -9,12 +9,21 @@ from pathlib import Path
 
 import pytest
 from mitmproxy import flow, http
-from mitmproxy.test import taddons, tflow
+from mitmproxy.test import taddons, tflow, tutils
 
 from mitmcors.addon import CorsAddon
 from mitmcors.annotation import CorsAnnotation
 from mitmcors.output import BLOCKED_MARKER
 from tests.support import APP, make_flow, run
+
+PREFLIGHT_HEADERS = {"Origin": APP, "Access-Control-Request-Method": "PUT", "Sec-Fetch-Mode": "cors"}
+PREFLIGHT_OK = [
+    ("Access-Control-Allow-Origin", APP),
+    ("Access-Control-Allow-Methods", "PUT"),
+    ("Access-Control-Max-Age", "60"),
+]
+PUT_HEADERS = {"Origin": APP, "Sec-Fetch-Mode": "cors"}
+PUT_OK = [("Access-Control-Allow-Origin", APP)]
 
 
 @pytest.fixture
@@ -87,16 +96,6 @@ def test_metadata_is_json_serialisable(addon: CorsAddon) -> None:
     """flow.metadata['cors'] round-trips through JSON."""
     meta = run(addon, make_flow(resp_headers=[("Access-Control-Allow-Origin", APP)]))
     assert json.loads(json.dumps(meta)) == meta
-
-
-PREFLIGHT_HEADERS = {"Origin": APP, "Access-Control-Request-Method": "PUT", "Sec-Fetch-Mode": "cors"}
-PREFLIGHT_OK = [
-    ("Access-Control-Allow-Origin", APP),
-    ("Access-Control-Allow-Methods", "PUT"),
-    ("Access-Control-Max-Age", "60"),
-]
-PUT_HEADERS = {"Origin": APP, "Sec-Fetch-Mode": "cors"}
-PUT_OK = [("Access-Control-Allow-Origin", APP)]
 
 
 def test_preflight_and_request_point_at_each_other(addon: CorsAddon) -> None:
@@ -275,7 +274,7 @@ def test_error_flow_is_judged_by_what_reached_the_page(
         f.request.method = "OPTIONS"
         f.request.headers["Access-Control-Request-Method"] = "PUT"
     if streamed:
-        f.response = tflow.tresp()
+        f.response = tutils.tresp()
         f.response.stream = True
     addon.request(f)
     addon.error(f)

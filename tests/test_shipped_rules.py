@@ -10,7 +10,7 @@ from mitmproxy import http
 from mitmproxy.test import taddons
 
 from mitmcors.addon import CorsAddon
-from tests.support import make_flow
+from tests.support import make_flow, response_of
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 PAGE = "http://localhost:5173"
@@ -55,8 +55,9 @@ def test_dev_answers_preflights_for_an_unready_local_api(dev: CorsAddon) -> None
     )
     f.response = None
     meta = through(dev, f)
-    assert f.response is not None and f.response.status_code == 204
-    assert f.response.headers["Access-Control-Allow-Headers"] == "authorization"
+    answer = response_of(f)
+    assert answer is not None and answer.status_code == 204
+    assert answer.headers["Access-Control-Allow-Headers"] == "authorization"
     assert (meta["verdict"], meta["rule"]) == ("allowed", "unready local API")
 
 
