@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mitmproxy import http
+from mitmproxy import flow, http
 from mitmproxy.test import tflow, tutils
 
 from mitmcors.addon import CorsAddon
@@ -32,6 +32,15 @@ def make_flow(
     for k, v in resp_headers or []:
         f.response.headers.add(k, v)
     f.response.timestamp_end = t + 0.01
+    return f
+
+
+def failed_flow(message: str, headers: dict[str, str] | None = None) -> http.HTTPFlow:
+    """A cross-origin fetch that got no response: mitmproxy's error `message` instead."""
+    f = tflow.tflow(err=True)
+    f.error = flow.Error(message)
+    for name, value in (headers or {"Origin": APP, "Sec-Fetch-Mode": "cors"}).items():
+        f.request.headers[name] = value
     return f
 
 

@@ -8,13 +8,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from mitmproxy import flow, http
+from mitmproxy import http
 from mitmproxy.test import taddons, tflow, tutils
 
 from mitmcors.addon import CorsAddon
 from mitmcors.annotation import CorsAnnotation
 from mitmcors.output import BLOCKED_MARKER
-from tests.support import APP, make_flow, run
+from tests.support import APP, failed_flow, make_flow, run
 
 PREFLIGHT_HEADERS = {"Origin": APP, "Access-Control-Request-Method": "PUT", "Sec-Fetch-Mode": "cors"}
 PREFLIGHT_OK = [
@@ -266,10 +266,7 @@ def test_error_flow_is_judged_by_what_reached_the_page(
     addon: CorsAddon, preflight: bool, error: str, streamed: bool, expected: tuple[str, str | None, str]
 ) -> None:
     """A CORS request the server did not answer is judged by what the browser got instead (#7.5)."""
-    f = tflow.tflow(err=True)
-    f.error = flow.Error(error)
-    f.request.headers["Origin"] = APP
-    f.request.headers["Sec-Fetch-Mode"] = "cors"
+    f = failed_flow(error)
     if preflight:
         f.request.method = "OPTIONS"
         f.request.headers["Access-Control-Request-Method"] = "PUT"
@@ -307,10 +304,7 @@ def test_hostile_numbers_still_get_a_verdict(
 
 def test_abandoned_request_is_not_blamed_on_the_server(addon: CorsAddon) -> None:
     """A request the browser gave up on (client disconnected) is not a CORS failure and asks no server fix."""
-    f = tflow.tflow(err=True)
-    f.error = flow.Error("Client disconnected.")
-    f.request.headers["Origin"] = APP
-    f.request.headers["Sec-Fetch-Mode"] = "cors"
+    f = failed_flow("Client disconnected.")
     addon.request(f)
     addon.error(f)
     meta = f.metadata["cors"]
@@ -320,10 +314,7 @@ def test_abandoned_request_is_not_blamed_on_the_server(addon: CorsAddon) -> None
 
 def test_error_text_quoting_the_wire_stays_out_of_the_message(addon: CorsAddon) -> None:
     """mitmproxy's error text can quote received bytes (a Set-Cookie); the message keeps only its gist."""
-    f = tflow.tflow(err=True)
-    f.error = flow.Error("HTTP/1 protocol error: Received invalid headers: b'Set-Cookie: sid=SECRET9'")
-    f.request.headers["Origin"] = APP
-    f.request.headers["Sec-Fetch-Mode"] = "cors"
+    f = failed_flow("HTTP/1 protocol error: Received invalid headers: b'Set-Cookie: sid=SECRET9'")
     addon.request(f)
     addon.error(f)
     assert f.metadata["cors"]["verdict"] == "blocked"
