@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from mitmproxy import http
@@ -25,6 +26,16 @@ LOG_CHOICES = ("all", "blocked", "off")
 REPORT_HOLD = 1.5
 FLUSH_INTERVAL = 0.5
 REPORT_LATENCY = REPORT_HOLD + FLUSH_INTERVAL
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """One log line's worth of `text`: control characters (a newline from the wire would forge a second log
+    line) escaped, and at most `limit` characters."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Output:
@@ -140,13 +151,16 @@ class Output:
             return  # nobody would see it (e.g. mitmdump -q): skip the formatting and the log fan-out
         if self.log_mode == "off" or (self.log_mode == "blocked" and not blocked):
             return
-        what = "preflight" if a["kind"] == Kind.PREFLIGHT else state.request.method
-        head = f"CORS {'BLOCKED' if blocked else 'allowed'} {what} {redact_url(state.url)} from {a['origin']}"
+        what = "preflight" if a["kind"] == Kind.PREFLIGHT else printable(state.request.method, 20)
+        head = (
+            f"CORS {'BLOCKED' if blocked else 'allowed'} {what} {printable(redact_url(state.url))} "
+            f"from {printable(a['origin'])}"
+        )
         if blocked:
             assert state.verdict is not None
             fix = state.verdict.outcome.fix
             detail = f"{a['reason'] or 'no response'} (Firefox: {a['firefox_reason']})"
-            logger.warning(f"{head}: {detail}" + (f" — fix: {fix}" if fix else ""))
+            logger.warning(printable(f"{head}: {detail}" + (f" — fix: {fix}" if fix else ""), 2000))
             return
         extra = []
         if a["preflight_id"]:
@@ -159,4 +173,4 @@ class Output:
             extra.append(f"rule {a['rule']!r}; the server alone: {server or 'not asked'}")
         if a["warnings"]:
             extra.append(f"{len(a['warnings'])} warning(s)")
-        logger.info(head + (f" ({'; '.join(extra)})" if extra else ""))
+        logger.info(printable(head + (f" ({'; '.join(extra)})" if extra else ""), 2000))
