@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mitmproxy import flow
+from mitmproxy import flow, http
 from mitmproxy.test import taddons
 
 from mitmcors import rulefile
@@ -269,6 +269,36 @@ def test_strip_rule_reproduces_a_failure(addon: CorsAddon) -> None:
     meta = f.metadata["cors"]
     assert (meta["verdict"], meta["reason"], meta["rule"]) == ("blocked", "MissingAllowOriginHeader", "break it")
     assert meta["upstream"]["verdict"] == "allowed"
+
+
+def test_work_per_flow_does_not_grow_with_its_header_count(addon: CorsAddon, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule on a response with 2,000 headers asks mitmproxy's Headers for as many lookups as one with 10:
+    its keys()/items() look every name up again, quadratic in the headers (#8.2: a 10,000-header response
+    stalled the proxy 11 s)."""
+    lookups = 0
+    real_get_all = http.Headers.get_all
+
+    def counting_get_all(self: http.Headers, name: str | bytes) -> list[str]:
+        nonlocal lookups
+        lookups += 1
+        return real_get_all(self, name)
+
+    monkeypatch.setattr(http.Headers, "get_all", counting_get_all)
+
+    def lookups_for(extra_headers: int) -> int:
+        nonlocal lookups
+        lookups = 0
+        extra = [(f"X-Filler-{i}", "v") for i in range(extra_headers)]
+        for method, path in (("OPTIONS", "/forward/x"), ("PUT", "/forward/y")):
+            headers = PREFLIGHT if method == "OPTIONS" else {"Origin": APP, "X-Api-Key": "k"}
+            f = make_flow(method, headers, 404 if method == "OPTIONS" else 200, extra, path=path)
+            addon.request(f)
+            addon.responseheaders(f)
+            addon.response(f)
+            assert f.metadata["cors"]["rule"] == "forward"
+        return lookups
+
+    assert lookups_for(2000) == lookups_for(10)
 
 
 def test_flows_without_a_matching_rule_are_untouched(addon: CorsAddon) -> None:
