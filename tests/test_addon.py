@@ -43,6 +43,25 @@ def test_blocked_flow_is_annotated_commented_and_marked(addon: CorsAddon) -> Non
     assert f.marked == BLOCKED_MARKER
 
 
+def test_blocked_preflight_carries_its_complete_fix(addon: CorsAddon, caplog: pytest.LogCaptureFixture) -> None:
+    """A 404 preflight's annotation and log line name every change at once: status, origin, method, headers."""
+    caplog.set_level(logging.WARNING, logger="mitmcors")
+    headers = {**PREFLIGHT_HEADERS, "Access-Control-Request-Headers": "x-a,x-b"}
+    meta = run(addon, make_flow("OPTIONS", headers, 404))
+    pre = meta["fix"]["preflight"]
+    assert pre["status"] == 204
+    assert pre["set"]["Access-Control-Allow-Methods"] == "PUT"
+    assert pre["set"]["Access-Control-Allow-Headers"] == "x-a, x-b"
+    assert meta["fix"]["response"]["set"] == {"Access-Control-Allow-Origin": APP}
+    line = caplog.records[-1].getMessage()
+    assert all(part in line for part in ("status 204", "x-a, x-b", "Access-Control-Allow-Methods: PUT"))
+
+
+def test_allowed_flow_has_no_fix(addon: CorsAddon) -> None:
+    """Only blocked flows carry a fix."""
+    assert run(addon, make_flow(resp_headers=[("Access-Control-Allow-Origin", "*")]))["fix"] is None
+
+
 def test_allowed_flow_is_not_marked(addon: CorsAddon) -> None:
     """An allowed flow carries its verdict but no marker."""
     f = make_flow(resp_headers=[("Access-Control-Allow-Origin", "*")])

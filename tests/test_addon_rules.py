@@ -260,6 +260,15 @@ def test_dry_run_changes_nothing_but_says_what_it_would_do(addon: CorsAddon) -> 
     assert meta["dry_run"]["changes"]["set"]["Access-Control-Allow-Origin"] == ["*"]
 
 
+def test_failure_a_rule_produced_is_fixed_in_the_rule(addon: CorsAddon) -> None:
+    """When the rule's own output is blocked, the fix names the rule and the key to change (#9)."""
+    f = make_flow(req_headers={"Origin": "http://evil.test", "Sec-Fetch-Mode": "cors"}, path="/forward/x")
+    addon.request(f)
+    addon.responseheaders(f)
+    addon.response(f)
+    assert f.metadata["cors"]["fix"] == {"rule": "forward", "key": "allow_origins"}
+
+
 def test_strip_rule_reproduces_a_failure(addon: CorsAddon) -> None:
     """A strip rule turns a working response into the failure it reproduces."""
     f = make_flow(path="/broken/x", resp_headers=[("Access-Control-Allow-Origin", "*")])

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from mitmproxy import command, ctx, exceptions, flow, http
 from mitmproxy.hooks import UpdateHook
 
-from mitmcors import fetchspec, rewrite, state
-from mitmcors.evaluator import Kind, Response, evaluate, failed, revalidated
+from mitmcors import fetchspec, fixes, rewrite, state
+from mitmcors.evaluator import Credentials, Kind, Response, evaluate, failed, revalidated
 from mitmcors.explain import explain
 from mitmcors.output import FLUSH_INTERVAL, LOG_CHOICES, Output
 from mitmcors.redact import redact_url
@@ -224,6 +224,9 @@ class CorsAddon:
         else:  # same-origin / not CORS: the response headers play no part
             response = Response(f.response.status_code, state.NO_HEADERS)
         s.verdict = v = evaluate(s.request, response, s.classification, stored)
+        if v.blocked:
+            include = v.credentials is Credentials.INCLUDE
+            s.fix = fixes.rule_fix(s.rule, v) if s.rule else fixes.complete_fix(s.request, response, v, include)
         done = f.response.timestamp_end or s.timestamp
         if v.preflight is not None:
             self.preflights.add(PreflightEntry(v.origin, s.url_key, v.preflight, not v.blocked, done, s))

@@ -56,6 +56,7 @@ class CorsAnnotation(TypedDict):
     upstream: UpstreamDict | None
     origin: str
     note: str
+    fix: dict[str, Any] | None
     preflight_cached: NotRequired[bool]
     redirected_from: NotRequired[str]
     revalidates: NotRequired[str]
@@ -126,6 +127,7 @@ def render(state: FlowState) -> CorsAnnotation:
         "upstream": None if state.error else _upstream(state),
         "origin": v.origin,
         "note": v.note,
+        "fix": state.fix.as_dict() if state.fix is not None else None,
     }
     if state.preflight is not None:
         a["preflight_id"] = state.preflight.entry.owner.flow_id

@@ -158,7 +158,7 @@ class Output:
         )
         if blocked:
             assert state.verdict is not None
-            fix = state.verdict.outcome.fix
+            fix = state.fix.describe() if state.fix is not None else state.verdict.outcome.fix
             detail = f"{a['reason'] or 'no response'} (Firefox: {a['firefox_reason']})"
             logger.warning(printable(f"{head}: {detail}" + (f" — fix: {fix}" if fix else ""), 2000))
             return

@@ -24,6 +24,7 @@ from mitmcors.evaluator import (
     WireHeaders,
     classify,
 )
+from mitmcors.fixes import CompleteFix, RuleFix
 from mitmcors.tracker import PreflightLink
 
 NO_HEADERS = PlainHeaders()  # the response headers of a flow CORS does not apply to: never looked at
@@ -58,6 +59,7 @@ class FlowState:
     dry_run: DryRun | None = None
     # The outcome.
     verdict: Verdict | None = None
+    fix: CompleteFix | RuleFix | None = None  # a blocked flow's complete fix
     error: str | None = None  # the flow got no (whole) response
     # A preflight's links, kept here and nowhere else.
     request_ids: list[str] = field(default_factory=list)
