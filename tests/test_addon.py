@@ -187,6 +187,19 @@ def test_report_lines(tmp_path: Path) -> None:
     assert summary["blocked"] == 1
 
 
+def test_replayed_preflight_within_the_hold_gets_a_line_each_time(tmp_path: Path) -> None:
+    """A passing preflight replayed (same flow id) while its first line is held still writes both lines (#8.8)."""
+    report = tmp_path / "cors.jsonl"
+    a = CorsAddon()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, cors_report=str(report))
+        pf = make_flow("OPTIONS", PREFLIGHT_HEADERS, 204, PREFLIGHT_OK)
+        run(a, pf)
+        run(a, pf)  # mitmproxy's replay sends the same flow again
+        a.done()
+    assert [json.loads(x)["flow_id"] for x in report.read_text().splitlines()] == [pf.id, pf.id]
+
+
 def test_report_carries_no_secrets(tmp_path: Path) -> None:
     """Cookie values, tokens in the URL and userinfo in a Location never reach the report."""
     report = tmp_path / "cors.jsonl"
