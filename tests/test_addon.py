@@ -13,7 +13,7 @@ from mitmproxy.test import taddons, tflow, tutils
 
 from mitmcors.addon import CorsAddon
 from mitmcors.annotation import CorsAnnotation
-from mitmcors.output import BLOCKED_MARKER
+from mitmcors.output import BLOCKED_MARKER, CREDENTIALS_MARKER
 from tests.support import APP, failed_flow, make_flow, run
 
 PREFLIGHT_HEADERS = {"Origin": APP, "Access-Control-Request-Method": "PUT", "Sec-Fetch-Mode": "cors"}
@@ -62,11 +62,60 @@ def test_allowed_flow_has_no_fix(addon: CorsAddon) -> None:
     assert run(addon, make_flow(resp_headers=[("Access-Control-Allow-Origin", "*")]))["fix"] is None
 
 
-def test_allowed_flow_is_not_marked(addon: CorsAddon) -> None:
-    """An allowed flow carries its verdict but no marker."""
-    f = make_flow(resp_headers=[("Access-Control-Allow-Origin", "*")])
-    assert run(addon, f)["verdict"] == "allowed"
-    assert f.marked == ""
+@pytest.mark.parametrize(
+    ("allow_origin", "marker", "dependent"),
+    [
+        pytest.param(APP, "", False, id="exact origin: allowed either way, unmarked"),
+        pytest.param("*", CREDENTIALS_MARKER, True, id="'*': blocked if credentialed, flagged"),
+    ],
+)
+def test_allowed_flow_is_marked_only_when_credentials_would_block_it(
+    addon: CorsAddon, allow_origin: str, marker: str, dependent: bool
+) -> None:
+    """An allowed flow is unmarked unless `credentials: 'include'` (invisible on the wire) would block it."""
+    lines = [("Access-Control-Allow-Origin", allow_origin), ("Access-Control-Allow-Credentials", "true")]
+    f = make_flow(resp_headers=[*lines, ("Vary", "Origin")])
+    meta = run(addon, f)
+    assert (meta["verdict"], meta["credentials_dependent"], f.marked) == ("allowed", dependent, marker)
+
+
+def test_credentials_dependent_flow_is_logged_under_cors_log_blocked(caplog: pytest.LogCaptureFixture) -> None:
+    """`cors_log=blocked` also shows flows that only pass because no credentials were sent (#10)."""
+    a = CorsAddon()
+    caplog.set_level(logging.INFO, logger="mitmcors")
+    with taddons.context(a) as tctx:
+        tctx.configure(a, cors_log="blocked")
+        run(a, make_flow(resp_headers=[("Access-Control-Allow-Origin", "*")]))
+    (record,) = [r for r in caplog.records if r.name.startswith("mitmcors")]
+    assert record.levelno == logging.WARNING
+    assert "WildcardOriginNotAllowed" in record.getMessage()
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "allow_origin", "status"),
+    [
+        pytest.param("blocked", None, 1, id="blocked flow, fail_on=blocked"),
+        pytest.param("blocked", "*", 0, id="credentials-dependent flow, fail_on=blocked"),
+        pytest.param("ambiguous", "*", 1, id="credentials-dependent flow, fail_on=ambiguous"),
+        pytest.param("", None, 0, id="off"),
+    ],
+)
+def test_fail_on_sets_the_exit_status(fail_on: str, allow_origin: str | None, status: int) -> None:
+    """cors_fail_on decides the exit status from what was judged (the e2e suite checks mitmdump's own)."""
+    a = CorsAddon()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, cors_fail_on=fail_on)
+        run(a, make_flow(resp_headers=[("Access-Control-Allow-Origin", allow_origin)] if allow_origin else []))
+        a.done()
+    assert a.exit_status == status
+
+
+def test_summary_counts_credentials_dependent_flows(addon: CorsAddon) -> None:
+    """The summary counts the flows that would be blocked with credentials, apart from the blocked ones."""
+    run(addon, make_flow(resp_headers=[("Access-Control-Allow-Origin", "*")]))
+    d = addon.output.summary.as_dict()
+    assert (d["blocked"], d["credentials_dependent"]) == (0, 1)
+    assert d["credentials_dependent_by_reason"] == {"WildcardOriginNotAllowed": 1}
 
 
 def test_flow_without_origin_is_left_alone(addon: CorsAddon) -> None:
@@ -237,7 +286,8 @@ def test_cors_log_blocked_silences_allowed_flows(caplog: pytest.LogCaptureFixtur
     caplog.set_level(logging.INFO, logger="mitmcors")
     with taddons.context(a) as tctx:
         tctx.configure(a, cors_log="blocked")
-        run(a, make_flow(resp_headers=[("Access-Control-Allow-Origin", "*")]))
+        ok = [("Access-Control-Allow-Origin", APP), ("Access-Control-Allow-Credentials", "true"), ("Vary", "Origin")]
+        run(a, make_flow(resp_headers=ok))
     assert not [r for r in caplog.records if r.name.startswith("mitmcors")]
 
 

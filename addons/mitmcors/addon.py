@@ -7,8 +7,12 @@ One response's path: `state.start` (the request as sent) â†’ `tracker` (links) â
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import functools
 import logging
+import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -19,7 +23,7 @@ from mitmproxy.hooks import UpdateHook
 from mitmcors import fetchspec, fixes, rewrite, state
 from mitmcors.evaluator import Credentials, Kind, Response, evaluate, failed, revalidated
 from mitmcors.explain import explain
-from mitmcors.output import FLUSH_INTERVAL, LOG_CHOICES, Output
+from mitmcors.output import FAIL_ON_CHOICES, FLUSH_INTERVAL, LOG_CHOICES, Output
 from mitmcors.redact import redact_url
 from mitmcors.rulefile import RuleFile
 from mitmcors.rules import Rule
@@ -44,6 +48,16 @@ def never_raises(hook: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _exit_with(status: int) -> None:
+    """The process's last act: mitmproxy's `main` returns normally after `done`, so the exit status can only
+    be set once everything else has finished. Flush what is buffered, then exit with `status`."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
+
+
 class CorsAddon:
     """Judges every flow that carries an `Origin` header the way Chromium and Firefox would."""
 
@@ -56,6 +70,7 @@ class CorsAddon:
         self._inflight: LRU[str, FlowState] = LRU(10_000)  # from request to response
         self._ticker: asyncio.Task[None] | None = None
         self._has_ui = False  # mitmproxy console / mitmweb: tell them when a linked preflight changes
+        self.exit_status = 0  # 1 when cors_fail_on fails the run
 
     # -- options ---------------------------------------------------------------------------------
 
@@ -78,13 +93,26 @@ class CorsAddon:
             "cors_log",
             str,
             "all",
-            "Which cross-origin flows get a log line: all, blocked, or off.",
+            "Which cross-origin flows get a log line: all, blocked (also those blocked only if credentialed), or off.",
             choices=LOG_CHOICES,
+        )
+        loader.add_option(
+            "cors_fail_on",
+            str,
+            "",
+            "Exit with status 1 at the end when flows were blocked (blocked), or blocked or allowed only because "
+            "no credentials were sent (ambiguous); for CI pipelines. Empty: never.",
+            choices=FAIL_ON_CHOICES,
         )
 
     def configure(self, updated: set[str]) -> None:
         if "termlog_verbosity" in updated or "console_eventlog_verbosity" in updated:
             self.output.log_level = self._visible_log_level()
+        for name, choices in (("cors_log", LOG_CHOICES), ("cors_fail_on", FAIL_ON_CHOICES)):
+            if name in updated and getattr(ctx.options, name) not in choices:  # mitmproxy 11 does not check
+                raise exceptions.OptionsError(  # type: ignore[no-untyped-call]
+                    f"{name} must be one of {', '.join(repr(c) for c in choices)}, not {getattr(ctx.options, name)!r}"
+                )
         if "cors_log" in updated:
             self.output.log_mode = ctx.options.cors_log
         if "cors_rules" in updated:
@@ -108,6 +136,13 @@ class CorsAddon:
             self._ticker.cancel()
             self._ticker = None
         self.output.done()
+        fail_on = ctx.options.cors_fail_on if "cors_fail_on" in ctx.options else ""
+        failing = self.output.failing(fail_on)
+        if failing:
+            logger.error(f"cors_fail_on={fail_on}: {failing} flow(s) fail the run; exiting with status 1")
+            self.exit_status = 1
+            if ctx.master.__class__.__name__ != "RecordingMaster":  # not inside mitmproxy's addon tests
+                atexit.register(_exit_with, 1)
 
     def _visible_log_level(self) -> int:
         """The lowest level anyone displays: no point formatting info lines for `mitmdump -q`."""

@@ -57,6 +57,7 @@ class CorsAnnotation(TypedDict):
     origin: str
     note: str
     fix: dict[str, Any] | None
+    credentials_dependent: bool
     preflight_cached: NotRequired[bool]
     redirected_from: NotRequired[str]
     revalidates: NotRequired[str]
@@ -128,6 +129,8 @@ def render(state: FlowState) -> CorsAnnotation:
         "origin": v.origin,
         "note": v.note,
         "fix": state.fix.as_dict() if state.fix is not None else None,
+        # The wire cannot show the credentials mode, and `include` changes the outcome.
+        "credentials_dependent": credentials is Credentials.UNKNOWN and v.if_credentials is not None,
     }
     if state.preflight is not None:
         a["preflight_id"] = state.preflight.entry.owner.flow_id

@@ -19,7 +19,11 @@ from mitmcors.state import FlowState
 logger = logging.getLogger(__name__)
 
 BLOCKED_MARKER = ":no_entry:"
-LOG_CHOICES = ("all", "blocked", "off")
+# Allowed as seen, blocked if the request was credentialed (`credentials: 'include'` with no cookie stored yet,
+# e.g. a login): the wire cannot tell which, so the flow is flagged for a look.
+CREDENTIALS_MARKER = ":warning:"
+LOG_CHOICES = ("all", "blocked", "off")  # "blocked" also logs the credentials-dependent flows
+FAIL_ON_CHOICES = ("", "blocked", "ambiguous")
 # A passing preflight's report line waits up to REPORT_HOLD seconds for the request it announces (browsers
 # send it within milliseconds), so that the line lists it in `request_ids`; held lines are flushed every
 # FLUSH_INTERVAL seconds. A report line is therefore written at most REPORT_LATENCY seconds after its flow.
@@ -86,7 +90,9 @@ class Output:
             f.comment = annotation["message"]
         if annotation["verdict"] == "blocked":
             f.marked = BLOCKED_MARKER
-        elif f.marked == BLOCKED_MARKER:
+        elif annotation["credentials_dependent"]:
+            f.marked = CREDENTIALS_MARKER
+        elif f.marked in (BLOCKED_MARKER, CREDENTIALS_MARKER):
             f.marked = ""
         self.summary.add(annotation)
         if cross_origin:
@@ -145,11 +151,20 @@ class Output:
         except (OSError, ValueError) as e:
             logger.warning("mitmcors: cannot write to cors_report: %s", e)
 
+    def failing(self, fail_on: str) -> int:
+        """How many flows make `cors_fail_on` fail the run: blocked ones, and with "ambiguous" also those that
+        are blocked only if credentialed."""
+        if not fail_on:
+            return 0
+        d = self.summary.as_dict()
+        return int(d["blocked"]) + (int(d["credentials_dependent"]) if fail_on == "ambiguous" else 0)
+
     def _log(self, state: FlowState, a: CorsAnnotation) -> None:
         blocked = a["verdict"] == "blocked"
-        if (logging.WARNING if blocked else logging.INFO) < self.log_level:
+        flagged = blocked or a["credentials_dependent"]
+        if (logging.WARNING if flagged else logging.INFO) < self.log_level:
             return  # nobody would see it (e.g. mitmdump -q): skip the formatting and the log fan-out
-        if self.log_mode == "off" or (self.log_mode == "blocked" and not blocked):
+        if self.log_mode == "off" or (self.log_mode == "blocked" and not flagged):
             return
         what = "preflight" if a["kind"] == Kind.PREFLIGHT else printable(state.request.method, 20)
         head = (
@@ -165,12 +180,15 @@ class Output:
         extra = []
         if a["preflight_id"]:
             extra.append("cached preflight" if a.get("preflight_cached") else "after preflight")
-        if a["if_credentials"]:
-            extra.append(f"would be {a['if_credentials']['reason']} with credentials")
         if a["rule"]:
             up = a["upstream"]
             server = (up["reason"] or up["verdict"]) if up else None
             extra.append(f"rule {a['rule']!r}; the server alone: {server or 'not asked'}")
-        if a["warnings"]:
-            extra.append(f"{len(a['warnings'])} warning(s)")
+        extra += [printable(w, 120) for w in a["warnings"]]
+        if a["credentials_dependent"] and a["if_credentials"]:
+            alternative = a["if_credentials"]["reason"] or a["if_credentials"]["firefox_reason"]
+            head = head.replace("CORS allowed", "CORS allowed only without credentials", 1)
+            extra.insert(0, f"BLOCKED if the page asked for credentials ('include'): {alternative}")
+            logger.warning(printable(head + f" ({'; '.join(extra)})", 2000))
+            return
         logger.info(printable(head + (f" ({'; '.join(extra)})" if extra else ""), 2000))

@@ -72,12 +72,16 @@ class Summary:
     def __init__(self) -> None:
         self.kinds: Counter[str] = Counter()
         self.blocked: Counter[str] = Counter()
+        self.credentials_dependent: Counter[str] = Counter()  # by the reason under `include`
         self.rewritten = 0
 
     def add(self, annotation: Mapping[str, Any]) -> None:
         self.kinds[annotation["kind"]] += 1
         if annotation["verdict"] == "blocked":
             self.blocked[annotation["reason"] or annotation["firefox_reason"] or "no response"] += 1
+        elif annotation.get("credentials_dependent"):
+            alternative = annotation.get("if_credentials") or {}
+            self.credentials_dependent[alternative.get("reason") or alternative.get("firefox_reason") or "?"] += 1
         if annotation.get("rule"):
             self.rewritten += 1
 
@@ -92,6 +96,8 @@ class Summary:
             "by_kind": dict(self.kinds),
             "blocked": sum(self.blocked.values()),
             "blocked_by_reason": dict(self.blocked.most_common()),
+            "credentials_dependent": sum(self.credentials_dependent.values()),
+            "credentials_dependent_by_reason": dict(self.credentials_dependent.most_common()),
             "rewritten": self.rewritten,
         }
 
@@ -103,6 +109,9 @@ class Summary:
         )
         if self.blocked:
             text += ": " + ", ".join(f"{reason} x{n}" for reason, n in self.blocked.most_common())
+        if self.credentials_dependent:
+            reasons = ", ".join(f"{reason} x{n}" for reason, n in self.credentials_dependent.most_common())
+            text += f"; {d['credentials_dependent']} allowed only without credentials ({reasons})"
         if self.rewritten:
             text += f"; {self.rewritten} rewritten by rules"
         return text
