@@ -21,7 +21,7 @@ from mitmproxy import command, ctx, exceptions, flow, http
 from mitmproxy.hooks import UpdateHook
 
 from mitmcors import fetchspec, fixes, rewrite, state
-from mitmcors.evaluator import Credentials, Kind, Response, evaluate, failed, revalidated
+from mitmcors.evaluator import Credentials, Kind, Response, evaluate, failed, failed_in_browser, revalidated
 from mitmcors.explain import explain
 from mitmcors.output import FAIL_ON_CHOICES, FLUSH_INTERVAL, LOG_CHOICES, Output
 from mitmcors.redact import redact_url
@@ -258,7 +258,10 @@ class CorsAddon:
                 stored = self._revalidation(s, response)
         else:  # same-origin / not CORS: the response headers play no part
             response = Response(f.response.status_code, state.NO_HEADERS)
-        s.verdict = v = evaluate(s.request, response, s.classification, stored)
+        if s.browser_failed:
+            s.verdict = v = failed_in_browser(s.request, s.classification, f.response.status_code)
+        else:
+            s.verdict = v = evaluate(s.request, response, s.classification, stored)
         if v.blocked:
             include = v.credentials is Credentials.INCLUDE
             s.fix = fixes.rule_fix(s.rule, v) if s.rule else fixes.complete_fix(s.request, response, v, include)

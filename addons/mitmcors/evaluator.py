@@ -759,6 +759,23 @@ def failed(
     return Verdict(c.kind, origin, outcome, credentials, note=c.note)
 
 
+def failed_in_browser(request: Request, classification: Classification, status: int) -> Verdict:
+    """A request a browser's HAR records as failed: status 0 or -1 and no response. Chromium (DevTools' "Save
+    all as HAR", Playwright's `record_har_path`) writes a CORS-blocked request this way, without its Origin,
+    its preflight or the server's answer; so it is blocked, and why is not on record."""
+    origin = request.origin_header or ""
+    c = classification
+    if c.kind in (Kind.SAME_ORIGIN, Kind.NOT_CORS):
+        return Verdict(c.kind, origin, Outcome(True, text=c.note), Credentials.UNKNOWN, note=c.note)
+    text = (
+        f"The browser failed this cross-origin request: the HAR records status {status} and no response, which is "
+        "how Chromium saves a CORS-blocked request; it keeps neither the browser's reason nor the server's answer "
+        f"(the page's origin {origin} comes from the Referer)."
+    )
+    fix = "record the page through mitmproxy with this addon to see which check fails and what fixes it"
+    return Verdict(c.kind, origin, Outcome(False, None, None, text, fix), Credentials.UNKNOWN, note=c.note)
+
+
 # What mitmproxy's own error page carries (mitmproxy/proxy/layers/http/_http1.py make_error_response).
 _PROXY_ERROR_HEADERS = PlainHeaders([("Server", "mitmproxy"), ("Connection", "close"), ("Content-Type", "text/html")])
 

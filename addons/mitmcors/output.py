@@ -174,7 +174,7 @@ class Output:
         if blocked:
             assert state.verdict is not None
             fix = state.fix.describe() if state.fix is not None else state.verdict.outcome.fix
-            detail = f"{a['reason'] or 'no response'} (Firefox: {a['firefox_reason']})"
+            detail = f"{a['reason'] or 'no CORS reason'} (Firefox: {a['firefox_reason'] or 'no CORS reason'})"
             logger.warning(printable(f"{head}: {detail}" + (f" — fix: {fix}" if fix else ""), 2000))
             return
         extra = []
@@ -187,7 +187,6 @@ class Output:
         extra += [printable(w, 120) for w in a["warnings"]]
         if a["credentials_dependent"] and a["if_credentials"]:
             alternative = a["if_credentials"]["reason"] or a["if_credentials"]["firefox_reason"]
-            head = head.replace("CORS allowed", "CORS allowed only without credentials", 1)
             extra.insert(0, f"BLOCKED if the page asked for credentials ('include'): {alternative}")
             logger.warning(printable(head + f" ({'; '.join(extra)})", 2000))
             return

@@ -78,7 +78,7 @@ class Summary:
     def add(self, annotation: Mapping[str, Any]) -> None:
         self.kinds[annotation["kind"]] += 1
         if annotation["verdict"] == "blocked":
-            self.blocked[annotation["reason"] or annotation["firefox_reason"] or "no response"] += 1
+            self.blocked[annotation["reason"] or annotation["firefox_reason"] or "no CORS reason"] += 1
         elif annotation.get("credentials_dependent"):
             alternative = annotation.get("if_credentials") or {}
             self.credentials_dependent[alternative.get("reason") or alternative.get("firefox_reason") or "?"] += 1

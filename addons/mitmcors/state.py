@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from mitmproxy import http
 
@@ -61,6 +62,7 @@ class FlowState:
     verdict: Verdict | None = None
     fix: CompleteFix | RuleFix | None = None  # a blocked flow's complete fix
     error: str | None = None  # the flow got no (whole) response
+    browser_failed: bool = False  # a HAR's failed request (status 0/-1): the browser's reason is not recorded
     # A preflight's links, kept here and nowhere else.
     request_ids: list[str] = field(default_factory=list)
     requests_covered: int = 0
@@ -116,12 +118,43 @@ def proxy_error_status(f: http.HTTPFlow) -> int | None:
     return 413 if "request body exceeds" in message else 502
 
 
-def start(f: http.HTTPFlow) -> FlowState | None:
-    """The state of a flow that carries an `Origin` header, as its request was sent; None for the others."""
-    if not has_origin(f.request.headers):
+def failed_in_browser(f: http.HTTPFlow) -> bool:
+    """A request a browser's HAR records as failed: status 0 or -1 and no response headers. Chromium writes a
+    CORS-blocked fetch this way, with only its provisional request headers (no Origin) and no preflight."""
+    return not f.live and f.response is not None and f.response.status_code <= 0 and not f.response.headers
+
+
+def _page_origin(f: http.HTTPFlow) -> str | None:
+    """The origin of the page that sent a request, from its Referer, when it differs from the request's own."""
+    referer = f.request.headers.get("referer", "")
+    try:
+        parts = urlsplit(referer)
+        port = parts.port or fetchspec.DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
         return None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        return None
+    origin = fetchspec.serialize_origin(parts.scheme, parts.hostname, port)
+    return origin if origin != fetchspec.serialize_origin(f.request.scheme, f.request.host, f.request.port) else None
+
+
+def start(f: http.HTTPFlow) -> FlowState | None:
+    """The state of a flow that carries an `Origin` header, as its request was sent; None for the others.
+
+    A cross-origin request a browser's HAR records as failed carries no Origin (the browser never sent it for
+    real): its page's origin comes from the Referer, and `browser_failed` says so.
+    """
+    browser_failed = False
     request = as_request(f)
+    if not has_origin(f.request.headers):
+        page = _page_origin(f) if failed_in_browser(f) else None
+        if page is None:
+            return None
+        # The evaluator's copy of the request gets the Origin the browser would have sent; the flow is untouched.
+        fields = (*f.request.headers.fields, (b"Origin", page.encode()))
+        request, browser_failed = request._replace(headers=WireHeaders(fields)), True
     return FlowState(
+        browser_failed=browser_failed,
         flow_id=f.id,
         request=request,
         classification=classify(request),

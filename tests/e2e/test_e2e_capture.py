@@ -65,9 +65,11 @@ def test_saved_blocked_flows_are_marked_and_commented(recording: Recording, save
         assert isinstance(f.marked, str)
         assert f.marked
         assert f.comment == line["message"]
-    allowed = saved[recording.line("simple-allowed")["flow_id"]]
-    assert not allowed.marked
-    assert allowed.comment == recording.line("simple-allowed")["message"]
+    line = recording.line("simple-allowed")
+    allowed = saved[line["flow_id"]]
+    # Allowed flows are unmarked, unless credentials (invisible on the wire) would block them: then a warning.
+    assert allowed.marked == (":warning:" if line["credentials_dependent"] else "")
+    assert allowed.comment == line["message"]
 
 
 def test_saved_actual_requests_carry_their_preflight_id(recording: Recording, saved: dict[str, http.HTTPFlow]) -> None:
@@ -231,3 +233,35 @@ def test_har_readback_verdicts(har_report: dict[str, dict[str, Any]]) -> None:
         "CORSMissingAllowOrigin2",
     )
     assert path_of(blocked) == "/v1/me"
+
+
+# A HAR recorded by Chromium (Playwright's record_har_path, DevTools' "Save all as HAR") keeps a CORS-blocked
+# fetch as status -1 with no response and only the provisional request headers: no Origin, no preflight.
+PROVISIONAL = [("Referer", f"{PAGE_ORIGIN}/"), ("User-Agent", "Mozilla/5.0"), ("sec-ch-ua-mobile", "?0")]
+BROWSER_HAR = [
+    ("blocked-get", har_entry(0, "GET", "https://api.example.test/v1/me", PROVISIONAL, -1, [])),
+    ("blocked-put", har_entry(1, "PUT", "https://api.example.test/v1/items/7", PROVISIONAL, 0, [])),
+    ("allowed", har_entry(2, "GET", "https://api.example.test/v1/ok", [*CORS, *PROVISIONAL], 200, ALLOWED)),
+    ("same-origin", har_entry(3, "GET", f"{PAGE_ORIGIN}/app.js", PROVISIONAL, -1, [])),
+]
+
+
+def test_har_from_a_browser_reports_its_blocked_requests(confdir: Path, tmp_path: Path) -> None:
+    """A browser-recorded HAR's failed cross-origin requests are reported blocked (the origin from the Referer,
+    the reason not on record), counted in the summary; a failed same-origin request is not called a CORS block."""
+    har = tmp_path / "chromium.har"
+    entries = [entry for _, entry in BROWSER_HAR]
+    har.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "Playwright"}, "entries": entries}}))
+    lines, output = read_back(har, tmp_path, confdir, "browser-har")
+    by_path = {path_of(line): line for line in lines}
+    assert set(by_path) == {"/v1/me", "/v1/items/7", "/v1/ok"}
+    for path in ("/v1/me", "/v1/items/7"):
+        line = by_path[path]
+        assert (line["kind"], line["verdict"], line["reason"], line["origin"]) == (
+            "actual",
+            "blocked",
+            None,
+            PAGE_ORIGIN,
+        )
+    assert by_path["/v1/ok"]["verdict"] == "allowed"
+    assert "2 blocked" in output
