@@ -432,6 +432,33 @@ def test_revalidation_is_judged_with_the_stored_response(
     assert (meta["verdict"], meta.get("revalidates") == stored.id) == expected
 
 
+REFLECTING = ["https://a.example", "https://b.example", "https://c.example"]
+
+
+def reflected(origin: str, t: float) -> http.HTTPFlow:
+    """A server echoing any Origin back, with credentials (the classic hole)."""
+    echo = [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true"), ("Vary", "Origin")]
+    return make_flow(req_headers={"Origin": origin, "Sec-Fetch-Mode": "cors"}, resp_headers=echo, t=t)
+
+
+def test_security_finding_is_annotated_once_the_server_is_seen_reflecting(addon: CorsAddon) -> None:
+    """Findings judge the server, not the verdict: three unrelated origins echoed with credentials is a finding."""
+    metas = [run(addon, reflected(origin, 1000.0 + i)) for i, origin in enumerate(REFLECTING)]
+    assert all(m["verdict"] == "allowed" for m in metas)
+    assert [f["id"] for f in metas[-1]["findings"]] == ["origin-reflected-with-credentials"]
+    assert metas[-1]["findings"][0]["severity"] == "high"
+
+
+def test_findings_command_and_summary(addon: CorsAddon) -> None:
+    """cors.findings lists the finding for the flows' server and route; the summary counts it."""
+    flows = [reflected(origin, 1000.0 + i) for i, origin in enumerate(REFLECTING)]
+    for f in flows:
+        run(addon, f)
+    assert "origin-reflected-with-credentials" in addon.findings_command(flows[:1])
+    addon.done()
+    assert addon.output.summary.as_dict()["findings"] == {"origin-reflected-with-credentials": 1}
+
+
 def test_explain_command(addon: CorsAddon) -> None:
     """cors.explain walks through the checks and names the verdict."""
     f = make_flow()

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from mitmproxy import command, ctx, exceptions, flow, http
 from mitmproxy.hooks import UpdateHook
 
-from mitmcors import fetchspec, fixes, rewrite, state
+from mitmcors import fetchspec, findings, fixes, rewrite, state
 from mitmcors.evaluator import Credentials, Kind, Response, evaluate, failed, failed_in_browser, revalidated
 from mitmcors.explain import explain
 from mitmcors.output import FAIL_ON_CHOICES, FLUSH_INTERVAL, LOG_CHOICES, Output
@@ -67,6 +67,7 @@ class CorsAddon:
         self.preflights: PreflightTracker[FlowState] = PreflightTracker()
         self.redirects = RedirectTracker()
         self.responses = ResponseCache()
+        self.findings = findings.FindingsTracker()
         self._inflight: LRU[str, FlowState] = LRU(10_000)  # from request to response
         self._ticker: asyncio.Task[None] | None = None
         self._has_ui = False  # mitmproxy console / mitmweb: tell them when a linked preflight changes
@@ -135,7 +136,7 @@ class CorsAddon:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
-        self.output.done()
+        self.output.done(self.findings.counts())
         fail_on = ctx.options.cors_fail_on if "cors_fail_on" in ctx.options else ""
         failing = self.output.failing(fail_on)
         if failing:
@@ -262,6 +263,10 @@ class CorsAddon:
             s.verdict = v = failed_in_browser(s.request, s.classification, f.response.status_code)
         else:
             s.verdict = v = evaluate(s.request, response, s.classification, stored)
+        if not s.answered and not s.browser_failed and (kind is Kind.PREFLIGHT or kind is Kind.ACTUAL):
+            # Findings judge the server: its own answer, before any rule changed it.
+            facts = findings.facts_of(s.flow_id, s.request, s.server_response or response, kind)
+            s.findings = tuple(x.annotation() for x in self.findings.observe(facts))
         if v.blocked:
             include = v.credentials is Credentials.INCLUDE
             s.fix = fixes.rule_fix(s.rule, v) if s.rule else fixes.complete_fix(s.request, response, v, include)
@@ -299,6 +304,24 @@ class CorsAddon:
         self.output.publish(f, s, time.monotonic())
 
     # -- commands --------------------------------------------------------------------------------
+
+    @command.command("cors.findings")  # type: ignore[untyped-decorator]
+    def findings_command(self, flows: Sequence[flow.Flow]) -> str:
+        """Security findings on the servers and routes of these flows (seen passively, nothing is sent)."""
+        wanted = {
+            (
+                fetchspec.serialize_origin(f.request.scheme, f.request.host, f.request.port),
+                findings.route_of(f.request.path),
+            )
+            for f in flows
+            if isinstance(f, http.HTTPFlow)
+        }
+        if not wanted:
+            raise exceptions.CommandError("cors.findings: no HTTP flows given")
+        found = [x for server, route in sorted(wanted) for x in self.findings.findings(server, route)]
+        text = findings.render_text(found) if found else "No security findings on these servers and routes."
+        logger.info(text)
+        return text
 
     @command.command("cors.explain")  # type: ignore[untyped-decorator]
     def explain_command(self, flows: Sequence[flow.Flow]) -> str:

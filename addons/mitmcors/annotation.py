@@ -58,6 +58,7 @@ class CorsAnnotation(TypedDict):
     note: str
     fix: dict[str, Any] | None
     credentials_dependent: bool
+    findings: list[dict[str, Any]]
     preflight_cached: NotRequired[bool]
     redirected_from: NotRequired[str]
     revalidates: NotRequired[str]
@@ -131,6 +132,7 @@ def render(state: FlowState) -> CorsAnnotation:
         "fix": state.fix.as_dict() if state.fix is not None else None,
         # The wire cannot show the credentials mode, and `include` changes the outcome.
         "credentials_dependent": credentials is Credentials.UNKNOWN and v.if_credentials is not None,
+        "findings": list(state.findings),
     }
     if state.preflight is not None:
         a["preflight_id"] = state.preflight.entry.owner.flow_id

@@ -65,9 +65,10 @@ class Output:
             self.report.close()
             self.report = None
 
-    def done(self) -> None:
+    def done(self, finding_counts: dict[str, int] | None = None) -> None:
         """The proxy stops: write every held line, the summary (log and file), and close the report."""
         self.flush(None)
+        self.summary.findings = dict(finding_counts or {})
         if self.summary.kinds:
             logger.info(self.summary.line())
         if self.report is not None:

@@ -74,6 +74,7 @@ class Summary:
         self.blocked: Counter[str] = Counter()
         self.credentials_dependent: Counter[str] = Counter()  # by the reason under `include`
         self.rewritten = 0
+        self.findings: dict[str, int] = {}  # finding id -> how many server+route pairs show it
 
     def add(self, annotation: Mapping[str, Any]) -> None:
         self.kinds[annotation["kind"]] += 1
@@ -99,6 +100,7 @@ class Summary:
             "credentials_dependent": sum(self.credentials_dependent.values()),
             "credentials_dependent_by_reason": dict(self.credentials_dependent.most_common()),
             "rewritten": self.rewritten,
+            "findings": dict(self.findings),
         }
 
     def line(self) -> str:
@@ -114,4 +116,6 @@ class Summary:
             text += f"; {d['credentials_dependent']} allowed only without credentials ({reasons})"
         if self.rewritten:
             text += f"; {self.rewritten} rewritten by rules"
+        if self.findings:
+            text += "; security findings: " + ", ".join(f"{id} x{n}" for id, n in sorted(self.findings.items()))
         return text

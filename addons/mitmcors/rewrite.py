@@ -84,7 +84,8 @@ def _fix(f: http.HTTPFlow, response: http.Response, state: FlowState, rule: Rule
         )
         state.dry_run = DryRun(rule.name, edit.describe(), simulated.outcome)
         return
-    state.upstream = evaluate(state.request, as_response(response), state.classification)
+    state.server_response = as_response(response)
+    state.upstream = evaluate(state.request, state.server_response, state.classification)
     if edit.status is not None:
         response.status_code = edit.status
         response.reason = "No Content" if edit.status == 204 else response.reason

@@ -56,11 +56,13 @@ class FlowState:
     # Rules.
     rule: str | None = None  # the rule that changed this flow
     upstream: Verdict | None = None  # the server's own answer's verdict, when a rule changed it
+    server_response: Response | None = None  # the server's own answer, when a rule changed it
     answered: bool = False  # the proxy answered this preflight; the server never saw it
     dry_run: DryRun | None = None
     # The outcome.
     verdict: Verdict | None = None
     fix: CompleteFix | RuleFix | None = None  # a blocked flow's complete fix
+    findings: tuple[dict[str, Any], ...] = ()  # security findings this flow is evidence of
     error: str | None = None  # the flow got no (whole) response
     browser_failed: bool = False  # a HAR's failed request (status 0/-1): the browser's reason is not recorded
     # A preflight's links, kept here and nowhere else.
