@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from mitmproxy import http
+from mitmproxy import ctx, http
 from mitmproxy.test import taddons, tflow, tutils
 
 from mitmcors.addon import CorsAddon
@@ -457,6 +457,32 @@ def test_findings_command_and_summary(addon: CorsAddon) -> None:
     assert "origin-reflected-with-credentials" in addon.findings_command(flows[:1])
     addon.done()
     assert addon.output.summary.as_dict()["findings"] == {"origin-reflected-with-credentials": 1}
+
+
+def test_probe_replays_with_crafted_origins_and_logs_the_verdict(
+    addon: CorsAddon, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """cors.probe sends replays without the user's cookie; a server that echoes every Origin is caught (#11.2)."""
+    sent: list[http.HTTPFlow] = []
+    monkeypatch.setattr(ctx.master.commands, "call", lambda name, flows: sent.extend(flows))
+    f = reflected(REFLECTING[0], 1000.0)
+    f.request.headers["Cookie"] = "sid=SECRET"
+    run(addon, f)
+    addon.probe_command([f])
+    assert sent and all("cookie" not in r.request.headers for r in sent)
+    assert {r.request.headers["Origin"] for r in sent} >= {"null", "https://evil.test"}
+    for r in sent:  # the server answers each replay by echoing its Origin, with credentials
+        origin = r.request.headers["Origin"]
+        r.response = tutils.tresp()
+        r.response.headers = http.Headers(
+            [(b"Access-Control-Allow-Origin", origin.encode()), (b"Access-Control-Allow-Credentials", b"true")]
+        )
+        addon.request(r)
+        addon.response(r)
+        assert "cors" not in r.metadata  # replays are not judged as the page's flows
+    result = addon.prober.results[f.id]
+    assert "origin-reflected-with-credentials" in [x["id"] for x in result["findings"]]
+    assert "SECRET" not in caplog.text
 
 
 def test_explain_command(addon: CorsAddon) -> None:

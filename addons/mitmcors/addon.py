@@ -24,6 +24,8 @@ from mitmcors import fetchspec, findings, fixes, rewrite, state
 from mitmcors.evaluator import Credentials, Kind, Response, evaluate, failed, failed_in_browser, revalidated
 from mitmcors.explain import explain
 from mitmcors.output import FAIL_ON_CHOICES, FLUSH_INTERVAL, LOG_CHOICES, Output
+from mitmcors.probe import ProbeError
+from mitmcors.prober import Prober
 from mitmcors.redact import redact_url
 from mitmcors.rulefile import RuleFile
 from mitmcors.rules import Rule
@@ -68,6 +70,7 @@ class CorsAddon:
         self.redirects = RedirectTracker()
         self.responses = ResponseCache()
         self.findings = findings.FindingsTracker()
+        self.prober = Prober()
         self._inflight: LRU[str, FlowState] = LRU(10_000)  # from request to response
         self._ticker: asyncio.Task[None] | None = None
         self._has_ui = False  # mitmproxy console / mitmweb: tell them when a linked preflight changes
@@ -184,6 +187,8 @@ class CorsAddon:
     @never_raises
     def request(self, f: http.HTTPFlow) -> None:
         """Classify the request and link it to its preflight and redirect at the moment the browser sends it."""
+        if self.prober.is_probe(f):
+            return
         s = state.start(f)
         if s is None:
             return
@@ -225,7 +230,7 @@ class CorsAddon:
     @never_raises
     def responseheaders(self, f: http.HTTPFlow) -> None:
         """Rewrite an actual CORS response's headers before they are sent on (works for streamed bodies)."""
-        if f.response is None or self.rule_file.rules is None:
+        if f.response is None or self.rule_file.rules is None or self.prober.is_probe(f):
             return
         s = self._inflight.get(f.id)
         if s is None or s.classification.kind is not Kind.ACTUAL or s.ruled:
@@ -243,6 +248,9 @@ class CorsAddon:
     @never_raises
     def response(self, f: http.HTTPFlow) -> None:
         if f.response is None:
+            return
+        if self.prober.is_probe(f):
+            self.prober.answer(f)
             return
         s = self._take(f)
         if s is None:
@@ -292,6 +300,9 @@ class CorsAddon:
     @never_raises
     def error(self, f: http.HTTPFlow) -> None:
         """A request that got no (whole) response fails in the page too (net::ERR_* in Chromium)."""
+        if self.prober.is_probe(f):
+            self.prober.answer(f)
+            return
         if f.response is not None and "cors" in f.metadata and f.id not in self._inflight:
             return  # judged at its response; the error came later
         s = self._take(f)
@@ -320,6 +331,33 @@ class CorsAddon:
             raise exceptions.CommandError("cors.findings: no HTTP flows given")
         found = [x for server, route in sorted(wanted) for x in self.findings.findings(server, route)]
         text = findings.render_text(found) if found else "No security findings on these servers and routes."
+        logger.info(text)
+        return text
+
+    @command.command("cors.probe")  # type: ignore[untyped-decorator]
+    def probe_command(self, flows: Sequence[flow.Flow]) -> str:
+        """Replay these flows' requests with crafted Origins (an unrelated site, null, prefix and suffix
+        look-alikes, http, a sibling subdomain ...) to prove how the server checks origins. Opt-in: it sends
+        requests, without the user's cookies or Authorization, and only OPTIONS for unsafe methods."""
+        replays: list[http.HTTPFlow] = []
+        out = []
+        for f in flows:
+            if not isinstance(f, http.HTTPFlow) or self.prober.is_probe(f):
+                continue
+            trusted = self.findings.trusted_origins(Prober.server_of(f))
+            try:
+                made = self.prober.replays(f, trusted)
+            except ProbeError as e:
+                out.append(f"{redact_url(f.request.url)}: {e}")
+                continue
+            replays += made
+            out.append(f"{redact_url(f.request.url)}: {len(made)} probe request(s) sent; the result is logged")
+        if not replays:
+            raise exceptions.CommandError("cors.probe: no HTTP flow to probe" + (f" ({'; '.join(out)})" if out else ""))
+        if view := ctx.master.addons.get("view"):  # type: ignore[no-untyped-call]
+            view.add(replays)
+        ctx.master.commands.call("replay.client", replays)
+        text = "\n".join(out)
         logger.info(text)
         return text
 
