@@ -14,6 +14,8 @@ from mitmproxy.test import taddons, tflow, tutils
 from mitmcors.addon import CorsAddon
 from mitmcors.annotation import CorsAnnotation
 from mitmcors.output import BLOCKED_MARKER, CREDENTIALS_MARKER
+from mitmcors.rulefile import compile_filter
+from mitmcors.rules import parse_rules
 from tests.support import APP, failed_flow, make_flow, run
 
 PREFLIGHT_HEADERS = {"Origin": APP, "Access-Control-Request-Method": "PUT", "Sec-Fetch-Mode": "cors"}
@@ -483,6 +485,29 @@ def test_probe_replays_with_crafted_origins_and_logs_the_verdict(
     result = addon.prober.results[f.id]
     assert "origin-reflected-with-credentials" in [x["id"] for x in result["findings"]]
     assert "SECRET" not in caplog.text
+
+
+def test_suggest_command_gives_a_rule_file_that_fixes_the_flows(addon: CorsAddon) -> None:
+    """cors.suggest FLOWS rule: a rule file that loads cleanly and lists exactly the origin seen (#9)."""
+    flows = [make_flow("OPTIONS", PREFLIGHT_HEADERS, 404), make_flow("PUT", PUT_HEADERS, 200, t=1000.1)]
+    for f in flows:
+        run(addon, f)
+    text = addon.suggest_command(flows, "rule")
+    rules = parse_rules(text, "suggested.yaml", compile_filter)
+    assert not rules.warnings
+    assert rules.rules[0].allow_origins != "reflect"
+    assert [p.raw for p in rules.rules[0].allow_origins] == [APP]  # type: ignore[union-attr]
+
+
+def test_suggest_option_writes_the_configuration_at_exit(tmp_path: Path) -> None:
+    """cors_suggest=PATH writes the suggestion for every cross-origin flow seen when the proxy stops."""
+    path = tmp_path / "suggested.py"
+    a = CorsAddon()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, cors_suggest=str(path), cors_suggest_format="starlette")
+        run(a, make_flow("OPTIONS", PREFLIGHT_HEADERS, 404))
+        a.done()
+    assert "CORSMiddleware" in path.read_text()
 
 
 def test_explain_command(addon: CorsAddon) -> None:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from mitmproxy import command, ctx, exceptions, flow, http
 from mitmproxy.hooks import UpdateHook
 
-from mitmcors import fetchspec, findings, fixes, rewrite, state
+from mitmcors import fetchspec, findings, fixes, rewrite, state, suggest
 from mitmcors.evaluator import Credentials, Kind, Response, evaluate, failed, failed_in_browser, revalidated
 from mitmcors.explain import explain
 from mitmcors.output import FAIL_ON_CHOICES, FLUSH_INTERVAL, LOG_CHOICES, Output
@@ -71,6 +71,7 @@ class CorsAddon:
         self.responses = ResponseCache()
         self.findings = findings.FindingsTracker()
         self.prober = Prober()
+        self._observed: LRU[str, suggest.Observation] = LRU(100_000)  # for cors_suggest at exit
         self._inflight: LRU[str, FlowState] = LRU(10_000)  # from request to response
         self._ticker: asyncio.Task[None] | None = None
         self._has_ui = False  # mitmproxy console / mitmweb: tell them when a linked preflight changes
@@ -101,6 +102,21 @@ class CorsAddon:
             choices=LOG_CHOICES,
         )
         loader.add_option(
+            "cors_suggest",
+            str,
+            "",
+            "Path of a file to write at exit: the least-privilege CORS configuration that makes every cross-origin "
+            "flow seen pass (also with mitmdump -nr on a capture), in the format of cors_suggest_format. Empty: none.",
+        )
+        loader.add_option(
+            "cors_suggest_format",
+            str,
+            "rule",
+            "The format of cors_suggest and of cors.suggest: rule (a mitmcors rule file), starlette, express, "
+            "django, flask or nginx.",
+            choices=suggest.FORMATS,
+        )
+        loader.add_option(
             "cors_fail_on",
             str,
             "",
@@ -112,7 +128,11 @@ class CorsAddon:
     def configure(self, updated: set[str]) -> None:
         if "termlog_verbosity" in updated or "console_eventlog_verbosity" in updated:
             self.output.log_level = self._visible_log_level()
-        for name, choices in (("cors_log", LOG_CHOICES), ("cors_fail_on", FAIL_ON_CHOICES)):
+        for name, choices in (
+            ("cors_log", LOG_CHOICES),
+            ("cors_fail_on", FAIL_ON_CHOICES),
+            ("cors_suggest_format", suggest.FORMATS),
+        ):
             if name in updated and getattr(ctx.options, name) not in choices:  # mitmproxy 11 does not check
                 raise exceptions.OptionsError(  # type: ignore[no-untyped-call]
                     f"{name} must be one of {', '.join(repr(c) for c in choices)}, not {getattr(ctx.options, name)!r}"
@@ -140,6 +160,7 @@ class CorsAddon:
             self._ticker.cancel()
             self._ticker = None
         self.output.done(self.findings.counts())
+        self._write_suggestion()
         fail_on = ctx.options.cors_fail_on if "cors_fail_on" in ctx.options else ""
         failing = self.output.failing(fail_on)
         if failing:
@@ -147,6 +168,19 @@ class CorsAddon:
             self.exit_status = 1
             if ctx.master.__class__.__name__ != "RecordingMaster":  # not inside mitmproxy's addon tests
                 atexit.register(_exit_with, 1)
+
+    def _write_suggestion(self) -> None:
+        path = ctx.options.cors_suggest if "cors_suggest" in ctx.options else ""
+        if not path:
+            return
+        text = suggest.render(suggest.suggest(list(self._observed.values())), ctx.options.cors_suggest_format)
+        try:
+            with open(os.path.expanduser(path), "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            logger.error(f"Cannot write cors_suggest {path!r}: {e}")
+            return
+        logger.info(f"cors_suggest: the configuration for {len(self._observed)} cross-origin flow(s) is in {path}")
 
     def _visible_log_level(self) -> int:
         """The lowest level anyone displays: no point formatting info lines for `mitmdump -q`."""
@@ -284,6 +318,10 @@ class CorsAddon:
         elif v.redirect is not None and v.redirect.key is not None:
             self.redirects.add(v.redirect.key, RedirectHop(f.id, v.origin, done))
         self.output.publish(f, s, time.monotonic())
+        if ctx.options.cors_suggest and (kind is Kind.PREFLIGHT or kind is Kind.ACTUAL):
+            observed = suggest.observation_from_flow(f)
+            if observed is not None:
+                self._observed.put(f.id, observed)
 
     def _revalidation(self, s: FlowState, response: Response) -> Response | None:
         """Keep what the browser's HTTP cache keeps of this response; for a 304, the response it refreshes."""
@@ -358,6 +396,16 @@ class CorsAddon:
             view.add(replays)
         ctx.master.commands.call("replay.client", replays)
         text = "\n".join(out)
+        logger.info(text)
+        return text
+
+    @command.command("cors.suggest")  # type: ignore[untyped-decorator]
+    def suggest_command(self, flows: Sequence[flow.Flow], format: str) -> str:
+        """The least-privilege CORS configuration that makes these flows pass: FORMAT is rule, starlette,
+        express, django, flask or nginx."""
+        if format not in suggest.FORMATS:
+            raise exceptions.CommandError(f"cors.suggest: FORMAT must be one of {', '.join(suggest.FORMATS)}")
+        text = suggest.suggest_flows([f for f in flows if isinstance(f, http.HTTPFlow)], format)
         logger.info(text)
         return text
 

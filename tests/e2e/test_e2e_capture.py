@@ -265,3 +265,12 @@ def test_har_from_a_browser_reports_its_blocked_requests(confdir: Path, tmp_path
         )
     assert by_path["/v1/ok"]["verdict"] == "allowed"
     assert "2 blocked" in output
+
+
+def test_suggestion_written_at_exit_of_a_read_back(recording: Recording, confdir: Path, tmp_path: Path) -> None:
+    """`mitmdump -nr capture -s addons/cors.py --set cors_suggest=…` writes a rule file for the flows it read (#9)."""
+    out = tmp_path / "suggested.yaml"
+    read_back(recording.flows_path, tmp_path, confdir, "suggest", ["--set", f"cors_suggest={out}"])
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("# mitmcors rule file")
+    assert PAGE_ORIGIN in text
