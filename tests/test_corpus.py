@@ -22,8 +22,19 @@ T0 = 1_700_000_000.0  # the recorded times are relative to the scenario's first 
 SCENARIOS: dict[str, Any] = load()["scenarios"]
 
 
+# The recorder replaced loopback ports in header values with a placeholder (they change from run to run); the
+# replay puts one number back for all of them, which keeps equal values equal and URLs parseable.
+SCRUBBED_PORT = ":<port>"
+REPLAYED_PORT = ":1"
+
+
 def headers(lines: Sequence[str]) -> http.Headers:
-    return http.Headers([(n.encode("latin-1"), v.encode("latin-1")) for n, v in map(split_line, lines)])
+    return http.Headers(
+        [
+            (n.encode("latin-1"), v.replace(SCRUBBED_PORT, REPLAYED_PORT).encode("latin-1"))
+            for n, v in map(split_line, lines)
+        ]
+    )
 
 
 def at(recorded: Mapping[str, Any], i: int) -> float | None:

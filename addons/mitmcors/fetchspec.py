@@ -173,13 +173,10 @@ def normalize_origin(value: str) -> str | None:
 
 
 def is_valid_url(value: str) -> bool:
-    """Roughly GURL::is_valid for an Access-Control-Allow-Origin value: `scheme://host...`."""
-    scheme, sep, rest = value.partition("://")
-    if sep:
-        return bool(scheme) and scheme[0].isalpha() and bool(rest.split("/", 1)[0])
-    # scheme:opaque forms such as "data:," or "mailto:x" parse as URLs too.
-    head, colon, _ = value.partition(":")
-    return bool(colon) and bool(head) and head[0].isalpha() and all(c.isalnum() or c in "+-." for c in head)
+    """GURL::is_valid for an Access-Control-Allow-Origin value: Chromium's URL parser (`mitmcors.urlparse`)."""
+    from mitmcors import urlparse
+
+    return urlparse.is_valid_url(value)
 
 
 def is_token(value: str) -> bool:
