@@ -1,7 +1,7 @@
 """Run mitmproxy's tools with mitmcors loaded, for installs without a checkout (`uv tool install`, `pipx`).
 
-    mitmcors [mitmproxy|mitmdump|mitmweb] [ARGS ...]    # or: python -m mitmcors ...
-    mitmcors --script                                   # the path to pass to mitmproxy's -s
+mitmcors [mitmproxy|mitmdump|mitmweb] [ARGS ...]    # or: python -m mitmcors ...
+mitmcors --script                                   # the path to pass to mitmproxy's -s
 """
 
 from __future__ import annotations
