@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mitmproxy import ctx, http
@@ -508,6 +509,27 @@ def test_suggest_option_writes_the_configuration_at_exit(tmp_path: Path) -> None
         run(a, make_flow("OPTIONS", PREFLIGHT_HEADERS, 404))
         a.done()
     assert "CORSMiddleware" in path.read_text()
+
+
+def rendered_by_mitmproxy(f: http.HTTPFlow, view_name: str) -> str:
+    """The text mitmproxy's own content-view machinery shows for the response (mitmproxy 12 or 11 API)."""
+    from mitmproxy import contentviews
+
+    api: Any = contentviews
+    if hasattr(api, "prettify_message"):  # mitmproxy 12
+        return str(api.prettify_message(f.response, f, view_name).text)
+    _, lines, _ = api.get_message_content_view(view_name, f.response, f)
+    return "\n".join("".join(text for _, text in line) for line in lines)
+
+
+def test_cors_content_view_shows_the_verdict_and_the_fix(addon: CorsAddon) -> None:
+    """mitmweb's and the console's "CORS" view of a blocked flow: verdict, reasons, the checks and the fix (#10)."""
+    f = make_flow("OPTIONS", PREFLIGHT_HEADERS, 404)
+    run(addon, f)
+    text = rendered_by_mitmproxy(f, "CORS")
+    assert "preflight: BLOCKED" in text
+    assert "PreflightMissingAllowOriginHeader" in text
+    assert "Complete fix:" in text and '"status": 204' in text
 
 
 def test_explain_command(addon: CorsAddon) -> None:

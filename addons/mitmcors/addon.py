@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from mitmproxy import command, ctx, exceptions, flow, http
 from mitmproxy.hooks import UpdateHook
 
-from mitmcors import fetchspec, findings, fixes, rewrite, state, suggest
+from mitmcors import fetchspec, findings, fixes, rewrite, state, suggest, view
 from mitmcors.evaluator import Credentials, Kind, Response, evaluate, failed, failed_in_browser, revalidated
 from mitmcors.explain import explain
 from mitmcors.output import FAIL_ON_CHOICES, FLUSH_INTERVAL, LOG_CHOICES, Output
@@ -71,6 +71,7 @@ class CorsAddon:
         self.responses = ResponseCache()
         self.findings = findings.FindingsTracker()
         self.prober = Prober()
+        self.view = view.CorsView()
         self._observed: LRU[str, suggest.Observation] = LRU(100_000)  # for cors_suggest at exit
         self._inflight: LRU[str, FlowState] = LRU(10_000)  # from request to response
         self._ticker: asyncio.Task[None] | None = None
@@ -80,6 +81,7 @@ class CorsAddon:
     # -- options ---------------------------------------------------------------------------------
 
     def load(self, loader: Any) -> None:
+        view.register(self.view)
         loader.add_option(
             "cors_rules",
             str,
@@ -159,6 +161,7 @@ class CorsAddon:
         if self._ticker is not None:
             self._ticker.cancel()
             self._ticker = None
+        view.unregister(self.view)
         self.output.done(self.findings.counts())
         self._write_suggestion()
         fail_on = ctx.options.cors_fail_on if "cors_fail_on" in ctx.options else ""
