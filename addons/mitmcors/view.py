@@ -74,7 +74,7 @@ def register(view: CorsView) -> None:
 def unregister(view: CorsView) -> None:
     """Remove the view (mitmproxy 11; mitmproxy 12's registry has no removal and replaces it on reload)."""
     api: Any = contentviews
-    remove = getattr(api, "remove", None)
-    if remove is not None:
-        with contextlib.suppress(ValueError):
-            remove(view)
+    if hasattr(api, "Contentview"):  # mitmproxy 12: `remove` is only a deprecated shim
+        return
+    with contextlib.suppress(ValueError):
+        api.remove(view)
