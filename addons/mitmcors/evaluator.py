@@ -415,9 +415,10 @@ def _judge_actual(
             )
         if target.has_credentials:
             # BROWSERS.md §5.4(c): no credentials (non-empty username or password) in the URL.
+            # Firefox has no key of its own for it: the redirect fails as a network error (measured, ESR 153).
             return _blocked(
                 Reason.RedirectContainsCredentials,
-                firefox,
+                firefox or FirefoxReason.CORSDidNotSucceed,
                 redact_url(location),
                 "redirect to a Location without 'user:password@'",
             )

@@ -1,6 +1,7 @@
 """Session fixtures for the browser suite: one backend, one mitmdump (addons/cors.py + harness_addon.py), one
-headless Chromium; each scenario gets a fresh browser context (own cookies and preflight cache). Every scenario run
-through the plain mitmdump is recorded in the corpus session, compared with (or written to) tests/corpus at the end.
+headless Chromium (each scenario gets a fresh browser context: own cookies and preflight cache) and one headless
+Firefox ESR (cleared before each scenario). Every scenario run through the plain mitmdump is recorded in the
+corpus session, compared with (or written to) tests/corpus at the end.
 """
 
 from __future__ import annotations
@@ -14,21 +15,22 @@ import pytest
 
 from tests.harness.backend import Answer, Backend
 from tests.harness.browser import PAGE_HTML, Env
-from tests.harness.corpus import CorpusSession
+from tests.harness.corpus import FIREFOX_CORPUS, CorpusSession
+from tests.harness.firefox import Firefox
 from tests.harness.mitmdump import ADDON, Mitmdump
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = Path("/usr/bin/chromium")
 HARNESS_ADDON = HERE / "harness_addon.py"
-# Every answer that does not say otherwise: plain text, never cached by Chromium.
+# Every answer that does not say otherwise: plain text, never cached by the browsers.
 DEFAULTS = (("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"))
 PAGE = Answer(body=PAGE_HTML, content_type="text/html; charset=utf-8")
-CORPUS_TEST = "test_chromium_answers_match_the_corpus"
+CORPUS_TESTS = ("test_chromium_answers_match_the_corpus", "test_firefox_answers_match_the_corpus")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The corpus comparison runs last: it needs every scenario of the session."""
-    items.sort(key=lambda item: item.name == CORPUS_TEST)
+    """The corpus comparisons run last: they need every scenario of the session."""
+    items.sort(key=lambda item: item.name in CORPUS_TESTS)
 
 
 @pytest.fixture(scope="session")
@@ -114,3 +116,23 @@ def corpus(chromium: Any) -> CorpusSession:
 @pytest.fixture(scope="session")
 def env(backend: Backend, mitmdump: Mitmdump, chromium: Any, corpus: CorpusSession) -> Env:
     return Env(backend=backend, proxy_url=mitmdump.url, report=mitmdump.report, browser=chromium, record=corpus.add)
+
+
+@pytest.fixture(scope="session")
+def firefox(mitmdump: Mitmdump, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Firefox]:
+    """Debian's headless Firefox ESR (driven through Marionette), sending everything through mitmdump."""
+    with Firefox(tmp_path_factory.mktemp("firefox"), mitmdump.port) as browser:
+        yield browser
+
+
+@pytest.fixture(scope="session")
+def firefox_corpus(firefox: Firefox) -> CorpusSession:
+    """Where this session's Firefox runs are recorded."""
+    return CorpusSession(version=firefox.version, path=FIREFOX_CORPUS, browser="firefox")
+
+
+@pytest.fixture(scope="session")
+def firefox_env(backend: Backend, mitmdump: Mitmdump, firefox: Firefox, firefox_corpus: CorpusSession) -> Env:
+    return Env(
+        backend=backend, proxy_url=mitmdump.url, report=mitmdump.report, browser=firefox, record=firefox_corpus.add
+    )

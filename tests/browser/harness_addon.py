@@ -2,10 +2,12 @@
 
 * Name resolution: test host names (``localhost``, ``*.localhost``, ``*.test``) resolve to the local backend,
   port 443 to the https backend and port 80 to the plain one, so the flow keeps the URL the browser used and the
-  CORS addon judges that. (Rewriting ``data.server.address`` in ``server_connect`` is not enough: inside a
-  CONNECT tunnel mitmproxy takes each request's host and port from the server address, so https flows would
-  show ``https://127.0.0.1:<port>/`` instead of the browser's URL. This addon therefore wraps
-  ``socket.getaddrinfo`` in the mitmdump process, which asyncio's ``open_connection`` uses.)
+  CORS addon judges that. ``down.localhost`` (and ``down.*`` test names) resolve to a loopback port bound by
+  nobody's listener: the connection is refused, as when the server is down, and mitmproxy answers 502 itself.
+  (Rewriting ``data.server.address`` in ``server_connect`` is not enough: inside a CONNECT tunnel mitmproxy
+  takes each request's host and port from the server address, so https flows would show
+  ``https://127.0.0.1:<port>/`` instead of the browser's URL. This addon therefore wraps ``socket.getaddrinfo``
+  in the mitmdump process, which asyncio's ``open_connection`` uses.)
 * A control endpoint, ``http://harness.control/flows?prefix=/s/<id>/``, answers with every flow whose path
   starts with the prefix, as mitmdump holds it now: the request and response header lines the addon judged (the
   wire, as names and values decoded as latin-1), timestamps, error, and the *current* ``flow.metadata["cors"]``.
@@ -32,12 +34,18 @@ def _is_test_host(host: str) -> bool:
 
 _real_getaddrinfo = socket.getaddrinfo
 _ports: dict[int, int] = {}
+# A port bound (so nobody else takes it) but never listening: connections to it are refused.
+_refusing = socket.socket()
+_refusing.bind(("127.0.0.1", 0))
+DOWN_PORT: int = _refusing.getsockname()[1]
 
 
 def _test_getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
     """Resolve test host names to the backend on 127.0.0.1 (port 80/443 -> the backend's http/https port)."""
     name = host.decode() if isinstance(host, bytes) else host
     if isinstance(name, str) and _is_test_host(name):
+        if name.lower().startswith("down."):
+            return _real_getaddrinfo("127.0.0.1", DOWN_PORT, *args, **kwargs)
         try:
             number = int(port)
         except (TypeError, ValueError):

@@ -1,9 +1,12 @@
-"""Chromium is the truth: for every scenario the addon's verdict and reason must equal what Chromium did.
+"""Chromium and Firefox are the truth: for every scenario the addon's verdict and reason must equal what Chromium
+did, and its firefox_reason what Firefox did.
 
 Each row registers backend routes under ``/s/<id>/``, loads a blank page from the row's origin in a fresh browser
 context, runs the row's JS and then compares, flow by flow, Chromium's ``corsErrorStatus.corsError`` (CDP
-``Network.loadingFailed``) with the addon's ``cors_report`` line (see tests/harness/chromium.py). Expected reasons
-are never written here: they come from the browser. Every row is recorded in the corpus (tests/corpus).
+``Network.loadingFailed``) with the addon's ``cors_report`` line (see tests/harness/chromium.py). The same row runs
+in Firefox under ``/s/firefox/<id>/`` (Firefox reset in between), where the category of Firefox's CORS console
+message is compared with ``firefox_reason`` (tests/harness/firefox.py). Expected reasons are never written here:
+they come from the browsers. Every row is recorded in the corpora (tests/corpus).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness.backend import Answer, Route
+from tests.harness import firefox
+from tests.harness.backend import Answer, Responder, Route, Seen
 from tests.harness.browser import PAGE_HTML, PNG_1PX, SECRET_VALUES, Env, Result, Scenario, run, slug
 from tests.harness.chromium import assert_matches
 
@@ -32,6 +36,8 @@ SAPI = "https://api.example.test"
 # Plain http, not localhost: not potentially trustworthy, so no Sec-Fetch-* headers reach the server.
 TAPP = "http://app.example.test"
 TAPI = "http://api.example.test"
+# harness_addon resolves down.* to a port nobody listens on: the server is down.
+DOWN = "http://down.localhost"
 
 Headers = list[tuple[str, str]]
 
@@ -185,6 +191,31 @@ def warns(word: str) -> Callable[[Result], None]:
     return check
 
 
+def firefox_warned(category: str) -> Callable[[Result], None]:
+    """Firefox logged the console warning ``category`` (a warning, not a reason the request failed)."""
+
+    def check(r: Result) -> None:
+        logged = [m.category for m in getattr(r, "messages", []) if m.warning]
+        assert category in logged, f"Firefox did not warn {category}: {logged}"
+
+    return check
+
+
+def revalidation(path: str = "/r", revalidated: bool = True) -> Callable[[Result], None]:
+    """The second GET revalidated the first (If-None-Match on the wire, and its line names the first flow in
+    ``revalidates``), or with ``revalidated=False`` fetched it again in full."""
+
+    def check(r: Result) -> None:
+        sent = [w.header("if-none-match") for w in r.wire_for("GET", path)]
+        want = [None, ETAG if revalidated else None]
+        assert sent == want, f"GET {path}: If-None-Match on the wire {sent}, want {want}"
+        first, second = r.lines_for("GET", path)
+        got, want_id = second.get("revalidates"), first["flow_id"] if revalidated else None
+        assert got == want_id, f"the second GET's line says revalidates={got!r}, want {want_id!r}"
+
+    return check
+
+
 def all_of(*checks: Callable[[Result], None]) -> Callable[[Result], None]:
     def check(r: Result) -> None:
         errors = []
@@ -196,6 +227,36 @@ def all_of(*checks: Callable[[Result], None]) -> Callable[[Result], None]:
         assert not errors, "; ".join(errors)
 
     return check
+
+
+class StatusLine(int):
+    """A status code written with its own reason phrase: the backend writes ``HTTP/1.1 {status} {phrase}``, so
+    this status formats as ``<code> <reason>`` (and the backend's phrase follows it)."""
+
+    reason: str
+
+    def __new__(cls, code: int, reason: str) -> StatusLine:
+        status = super().__new__(cls, code)
+        status.reason = reason
+        return status
+
+    def __format__(self, spec: str) -> str:
+        return f"{int(self)} {self.reason}"
+
+
+ETAG = '"v1"'
+
+
+def revalidated_by_bare_304(headers: Headers) -> Responder:
+    """A 200 with ``headers`` and an ETag, stored but revalidated on every use (``no-cache``); a request carrying
+    its ETag in If-None-Match gets a 304 with no CORS header."""
+
+    def respond(seen: Seen) -> Answer:
+        if seen.header("if-none-match") == ETAG:
+            return Answer(304, [("ETag", ETAG)], b"")
+        return Answer(200, [*headers, ("ETag", ETAG), ("Cache-Control", "no-cache")])
+
+    return respond
 
 
 def row(id: str, **kw: Any) -> Any:
@@ -349,6 +410,7 @@ SCENARIOS = [
         routes={R: preflighted(acao("*") + acah("*"), acao("*"))},
         js=js(fetch(API, init={"headers": AUTH})),
         check=warns("authorization"),
+        firefox_check=all_of(warns("authorization"), firefox_warned("CORSAllowHeaderFromPreflightDeprecation")),
     ),
     row(
         "authorization listed in allow-headers",
@@ -734,6 +796,8 @@ SCENARIOS = [
         },
         js=js(fetch(API, init={"method": "PUT"})),
         check=all_of(wire_origin("OPTIONS", "/final", "null"), wire_origin("PUT", "/final", "null")),
+        # Firefox keeps the page's Origin on the new preflight, so Allow-Origin: null fails it there.
+        firefox_check=all_of(wire_origin("OPTIONS", "/final", APP), wire_count("PUT", "/final", 0)),
     ),
     # --- not CORS: never reported blocked ------------------------------------------------------------------
     row(
@@ -885,6 +949,73 @@ SCENARIOS = [
         js=js(fetch(SAPI, init={"credentials": "include"}, read=["x-total-count"])),
         check=all_of(readable("X-Total-Count", False), cookie_on_wire("GET", R, True)),
     ),
+    # --- Firefox's own order, revalidation, responses a parser refuses, a server that is down (#7) -------------
+    # Chromium refuses every redirected preflight first (PreflightDisallowedRedirect); Firefox runs its CORS check
+    # on the redirect before refusing it (see also "preflight 307 redirect without acao", "… 302 … with acao").
+    row(
+        "preflight 307 redirect with two acao lines",
+        routes={R: preflighted(acao(APP) + acao(APP) + acam("PUT") + location("{P}/other"), acao("*"), 307)},
+        js=js(fetch(API, init={"method": "PUT"})),
+    ),
+    row(
+        "preflight 307 redirect with matching acao",
+        routes={R: preflighted(acao(APP) + acam("PUT") + location("{P}/other"), acao("*"), 307)},
+        js=js(fetch(API, init={"method": "PUT"})),
+    ),
+    # A stored response is revalidated (cache: 'no-cache' sends If-None-Match); the browser CORS-checks the stored
+    # response as the 304 updates it, and the 304 carries no CORS header of its own.
+    row(
+        "revalidation 304 of a blocked response",
+        routes={R: revalidated_by_bare_304([])},
+        js=js(fetch(API), fetch(API, init={"cache": "no-cache"})),
+        # Chromium does not revalidate a response that failed its CORS check: it fetches it again in full.
+        check=revalidation(revalidated=False),
+        firefox_check=revalidation(),
+    ),
+    row(
+        "revalidation 304 of an allowed response",
+        routes={R: revalidated_by_bare_304(acao("*"))},
+        js=js(fetch(API), fetch(API, init={"cache": "no-cache"})),
+        check=all_of(revalidation(), js_outcome(1, ok=True, status=200)),
+    ),
+    # Responses a browser's HTTP parser refuses before any CORS check: a network error, not a CORS reason.
+    row(
+        "nul byte in a header value",
+        routes={R: Route({"*": Answer(200, [*acao("*"), (b"X-A", b"a\x00b")])})},
+        js=js(fetch(API)),
+        network_error=True,
+    ),
+    row(
+        "nul byte in the reason phrase",
+        routes={R: answer(acao("*"), status=StatusLine(200, "O\x00K"))},
+        js=js(fetch(API)),
+        network_error=True,
+        engines_differ="Chromium refuses a NUL in the reason phrase (net::ERR_INVALID_HTTP_RESPONSE), Firefox reads it",
+        not_recorded="the corpus does not record reason phrases",
+    ),
+    row(
+        "status 1000",
+        routes={R: answer(acao("*"), status=1000)},
+        js=js(fetch(API)),
+        engines_differ="Chromium reads a status above 999, Firefox refuses it (CORSDidNotSucceed2)",
+    ),
+    # The server is down (harness_addon: down.localhost refuses connections): mitmproxy answers 502 itself, without
+    # CORS headers, and the browsers judge that.
+    row("server down get", routes={}, js=js(fetch(DOWN))),
+    row("server down preflighted put", routes={}, js=js(fetch(DOWN, init={"method": "PUT"}))),
+    # Empty userinfo is no credential ([URL] "includes credentials"): both browsers follow.
+    *[
+        row(
+            f"redirect to url with {name}",
+            routes={
+                R: answer(acao("*") + location(f"http://{at}api.localhost{{P}}/final"), 302),
+                "/final": answer(acao("*")),
+            },
+            js=js(fetch(API)),
+            check=all_of(js_outcome(0, ok=True, status=200), wire_count("GET", "/final", 1)),
+        )
+        for name, at in (("empty userinfo", "@"), ("empty user and password", ":@"))
+    ],
 ]
 
 
@@ -894,6 +1025,26 @@ def test_addon_agrees_with_chromium(env: Env, scenario: Scenario, request: pytes
     scenario_id = slug(request.node.callspec.id)
     result = run(env, scenario_id, scenario)
     assert_matches(result)
+
+
+def in_firefox(param: Any) -> Any:
+    """The row for Firefox: skipped or expected to fail (strictly) where its ``firefox_skip``/``firefox_xfail`` say
+    so."""
+    scenario: Scenario = param.values[0]
+    marks = []
+    if scenario.firefox_skip is not None:
+        marks.append(pytest.mark.skip(reason=f"Firefox: {scenario.firefox_skip}"))
+    if scenario.firefox_xfail is not None:
+        marks.append(pytest.mark.xfail(reason=f"addon disagrees with Firefox: {scenario.firefox_xfail}", strict=True))
+    return pytest.param(scenario, id=param.id, marks=marks)
+
+
+@pytest.mark.parametrize("scenario", [in_firefox(p) for p in SCENARIOS])
+def test_addon_agrees_with_firefox(firefox_env: Env, scenario: Scenario, request: pytest.FixtureRequest) -> None:
+    """Each flow's firefox_reason is the reason key Firefox logged for it (null where Firefox let it through), and
+    the verdict is Firefox's outcome (unless the row says Chromium measurably differs)."""
+    result = firefox.run(firefox_env, slug(request.node.callspec.id), scenario)
+    firefox.assert_matches(result)
 
 
 def test_preflight_cache_is_per_browser_context(env: Env) -> None:
@@ -914,3 +1065,19 @@ def test_preflight_cache_is_per_browser_context(env: Env) -> None:
 def corpus_ids() -> list[str]:
     """The corpus entries this module records: one per row."""
     return [slug(str(p.id)) for p in SCENARIOS]
+
+
+def test_firefox_reset_clears_the_preflight_cache(firefox_env: Env) -> None:
+    """Firefox is reset between rows: the same PUT run twice (Max-Age 60) preflights twice, each PUT linked to the
+    OPTIONS of its own run."""
+    env = dataclasses.replace(firefox_env, record=None)  # one scenario run twice: not a corpus entry
+    scenario = Scenario(
+        page=APP + "/",
+        routes={R: preflighted(acao("*") + acam("PUT") + max_age("60"), acao("*"))},
+        js=js(fetch(API, init={"method": "PUT"})),
+    )
+    firefox.run(env, "reset-clears-the-preflight-cache", scenario)
+    result = firefox.run(env, "reset-clears-the-preflight-cache", scenario)
+    assert len(result.wire_for("OPTIONS", R)) == 2, "Firefox kept its preflight cache across the reset"
+    assert len(result.wire_for("PUT", R)) == 2
+    firefox.assert_matches(result)

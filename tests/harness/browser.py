@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from tests.harness.backend import Backend, Route, Seen
+from tests.harness.backend import Backend, Responder, Route, Seen
 from tests.harness.report import Report, line_time
 
 PAGE_HTML = b"<!doctype html><html><head><meta charset=utf-8><title>app</title></head><body>app</body></html>"
@@ -98,7 +98,7 @@ class Scenario:
     """One row of a table: what the backend answers, what the page does, what kind of request it is."""
 
     page: str
-    routes: Mapping[str, Route]
+    routes: Mapping[str, Route | Responder]
     js: str
     credentials: bool = False
     """The page asked for credentials (fetch ``include``, ``withCredentials``, ``crossorigin=use-credentials``)."""
@@ -108,6 +108,21 @@ class Scenario:
     """For requests that are not CORS: the ``kind`` the addon must give them; they are never blocked."""
     navigates: bool = False
     check: Callable[[Result], None] | None = None
+    """More checks of the result, in every browser that runs the row (see ``firefox_check``)."""
+    network_error: bool = False
+    """Chromium's network stack refuses the response (``net::ERR_*``, no CorsError): its line is blocked with no
+    Chromium reason."""
+    engines_differ: str | None = None
+    """Chromium and Firefox reach different outcomes (measured; why): the verdict follows Chromium, and Firefox's
+    outcome is only in ``firefox_reason``."""
+    firefox_skip: str | None = None
+    """Why the row cannot run in Firefox (a Chromium-only feature, a setup Firefox refuses)."""
+    firefox_xfail: str | None = None
+    """Where the addon disagrees with Firefox: the disagreement, until the evaluator is fixed."""
+    firefox_check: Callable[[Result], None] | None = None
+    """Replaces ``check`` in Firefox, where Firefox measurably does something else (e.g. the Origin it sends)."""
+    not_recorded: str | None = None
+    """Why the row's flows cannot go into the recorded corpus (what the corpus does not hold)."""
 
 
 @dataclass
@@ -200,7 +215,9 @@ class CdpRecorder:
 
 @dataclass
 class Result:
-    """Everything observed for one scenario under ``prefix`` (``/s/<id>``)."""
+    """Everything observed for one scenario under ``prefix`` (``/s/<id>``): what the page's JS returned, what the
+    browser reported (Chromium: ``cdp`` and its console; Firefox: see ``tests.harness.firefox``), the report
+    lines, the flows as mitmdump holds them, and the wire."""
 
     scenario: Scenario
     prefix: str
@@ -233,17 +250,25 @@ class Result:
                 return cors
         return None
 
-    def evidence(self) -> str:
+    def browser_evidence(self) -> list[str]:
+        """What the browser reported, for a failure message."""
         out = ["Chromium:"]
         out += ["  " + r.describe() for r in self.cdp]
-        out += ["  console: " + c for c in self.console if "CORS" in c or "Access to" in c]
+        return out + ["  console: " + c for c in self.console if "CORS" in c or "Access to" in c]
+
+    def received_evidence(self) -> list[str]:
+        """The response heads the browser received, for a failure message."""
+        out = ["response headers Chromium received:"]
+        return out + [f"  {r.method} {r.hops[-1] if r.hops else '?'}: {r.received or '(none)'}" for r in self.cdp]
+
+    def evidence(self) -> str:
+        out = self.browser_evidence()
         out.append(f"  page JS: {json.dumps(self.js)}")
         out.append("wire (backend saw):")
         out += [f"  {s.method} {s.scheme}://{s.host}{s.path} Origin={s.header('origin')!r}" for s in self.wire]
         out.append("addon report lines:")
         out += ["  " + json.dumps(_short(ln), sort_keys=True) for ln in self.lines]
-        out.append("response headers Chromium received:")
-        out += [f"  {r.method} {r.hops[-1] if r.hops else '?'}: {r.received or '(none)'}" for r in self.cdp]
+        out += self.received_evidence()
         return "\n".join(out)
 
 
@@ -339,9 +364,13 @@ def open_page(context: Any, url: str) -> tuple[Any, CdpRecorder]:
     return page, recorder
 
 
-def register(backend: Backend, prefix: str, routes: Mapping[str, Route]) -> None:
-    """The scenario's routes under ``prefix``, with ``{P}`` in header values (e.g. a Location) replaced by it."""
+def register(backend: Backend, prefix: str, routes: Mapping[str, Route | Responder]) -> None:
+    """The scenario's routes under ``prefix``, with ``{P}`` in header values (e.g. a Location) replaced by it; a
+    responder (a function of the request) is registered as it is."""
     for sub, route in routes.items():
+        if not isinstance(route, Route):
+            backend.route(prefix + sub, route)
+            continue
         replies = {
             method: dataclasses.replace(answer, headers=[(k, _with_prefix(v, prefix)) for k, v in answer.headers])
             for method, answer in route.replies.items()
@@ -365,18 +394,26 @@ def play(
         page.wait_for_load_state("load")
     settle(page, recorder, prefix + "/", received=received)
     cdp = recorder.under(prefix + "/")
-    wire = env.backend.requests(prefix + "/")
-    # A line per preflight Chromium sent (answered in the proxy or not) and per other request with an Origin.
-    preflights = max(sum(r.is_preflight for r in cdp), sum(s.method == "OPTIONS" for s in wire))
-    expected = preflights + sum(1 for s in wire if s.method != "OPTIONS" and s.header("origin") is not None)
-    # Wire order, not file order: the addon may hold a passing preflight's line until its request arrives.
-    lines = sorted(env.report.wait_lines(prefix + "/", expected), key=line_time)
-    flows = live_flows(env.proxy_url, prefix + "/")
+    wire, lines, flows = gather(env, prefix, sum(r.is_preflight for r in cdp))
     console = [m for m in recorder.console if prefix in m or "CORS" in m]
     result = Result(scenario, prefix, js, cdp, console, lines, flows, wire, env.report.text())
-    if env.record is not None:
+    if env.record is not None and scenario.not_recorded is None:
         env.record(scenario_id, result)
     return result
+
+
+def gather(env: Env, prefix: str, preflights: int) -> tuple[list[Seen], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The wire, the report lines (in wire order) and the flows as mitmdump holds them under ``prefix``, once the
+    report has a line per flow with an Origin: per preflight the browser sent (answered in the proxy or not) and
+    per other request with an Origin that reached the backend or mitmdump."""
+    wire = env.backend.requests(prefix + "/")
+    seen = live_flows(env.proxy_url, prefix + "/")
+    preflights = max(preflights, sum(s.method == "OPTIONS" for s in wire))
+    expected = preflights + sum(1 for s in wire if s.method != "OPTIONS" and s.header("origin") is not None)
+    expected = max(expected, sum(1 for f in seen if any(k.lower() == "origin" for k, _ in f["request_headers"])))
+    # Wire order, not file order: the addon may hold a passing preflight's line until its request arrives.
+    lines = sorted(env.report.wait_lines(prefix + "/", expected), key=line_time)
+    return wire, lines, live_flows(env.proxy_url, prefix + "/")
 
 
 def run(env: Env, scenario_id: str, scenario: Scenario) -> Result:
