@@ -10,6 +10,7 @@ must then pass as Chromium and Firefox judge it (`evaluate`), and an origin that
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import http.client
 import json
@@ -824,7 +825,9 @@ def asgi_send(app: Any) -> Send:
         return start["status"], [(n.decode(), v.decode()) for n, v in start["headers"]]
 
     def send(method: str, path: str, lines: list[tuple[str, str]]) -> tuple[int, list[tuple[str, str]]]:
-        return asyncio.run(call(method, path, lines))
+        # A loop of its own in a thread of its own: the browser suite's Playwright keeps a loop running in this one.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, call(method, path, lines)).result()
 
     return send
 

@@ -172,6 +172,9 @@ def main() -> None:
         ssl_keyfile=options.key,
         log_level="warning",
         lifespan="off",
+        # mitmproxy keeps upstream connections open and reuses them; with uvicorn's default of 5 s, a request sent
+        # on a connection uvicorn is closing at that moment fails as mitmproxy's own 502 (seen once under load).
+        timeout_keep_alive=300,
     )
 
 
