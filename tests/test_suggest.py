@@ -47,7 +47,7 @@ from mitmcors.suggest import (
     suggest_flows,
 )
 from mitmcors.suggest_formats import NGINX_CONTENT_MARKER
-from tests.harness.ports import free_port, wait_listening
+from tests.harness.ports import free_port, stop_process, wait_listening
 from tests.support import make_flow, run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1016,12 +1016,7 @@ def started(command: list[str], port: int, cwd: Path, env: dict[str, str] | None
             raise RuntimeError(f"{e}\n{(cwd / 'server.log').read_text(errors='replace')}") from None
         yield
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
 
 

@@ -49,6 +49,7 @@ from typing import Any
 from tests.bench.common import ROOT, BenchError, Lines, arguments, loadavg, print_targets, run, verdict_word
 from tests.harness.backend import Answer, Backend, Seen, serve_until_terminated
 from tests.harness.mitmdump import ADDON, Mitmdump
+from tests.harness.ports import stop_process
 
 PROXY_TARGET_PCT = 5.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -264,17 +265,6 @@ def start_proxy(name: str, scripts: Sequence[Path], workdir: Path, cpus: set[int
     return Proxy(name, mitmdump)
 
 
-def stop(proc: subprocess.Popen[Any] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def cpu_split(pin: bool | None) -> tuple[set[int] | None, set[int] | None, str]:
     """(CPUs for the proxies, CPUs for client/backend/this script, why) for the proxy benchmark.
 
@@ -345,7 +335,7 @@ class LoadClient:
             try:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                stop(self.proc)
+                stop_process(self.proc)
 
 
 def start_backend() -> tuple[subprocess.Popen[str], int]:
@@ -359,7 +349,7 @@ def start_backend() -> tuple[subprocess.Popen[str], int]:
     assert backend.stdout is not None
     first = backend.stdout.readline().split()
     if len(first) != 2 or first[0] != "port":
-        stop(backend)
+        stop_process(backend)
         raise BenchError(f"the backend did not start: {first!r}")
     return backend, int(first[1])
 
@@ -477,7 +467,7 @@ def bench_proxy(total: int, rounds: int, nconns: int, pin: bool | None, budget: 
             with contextlib.suppress(RuntimeError):
                 proxy.mitmdump.stop(signal.SIGTERM, timeout=10)
             proxy.mitmdump.kill()
-        stop(backend)
+        stop_process(backend)
         os.sched_setaffinity(0, old_affinity)
 
     def series(name: str, attr: str) -> list[float]:

@@ -38,6 +38,7 @@ from tests.corpus.url_validity import (
     header_carriable,
     launch_chromium,
 )
+from tests.harness.ports import stop_process
 
 pytestmark = pytest.mark.browser
 
@@ -212,12 +213,7 @@ def firefox_session(profile: Path) -> Iterator[Any]:
             with contextlib.suppress(Exception):
                 client.delete_session()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Free loopback ports, and waiting until a process listens on one."""
+"""Free loopback ports, waiting until a process listens on one, and stopping it again."""
 
 from __future__ import annotations
 
@@ -34,3 +34,15 @@ def wait_listening(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{what} did not listen on {port} within {timeout:g} s") from None
             time.sleep(0.05)
+
+
+def stop_process(proc: subprocess.Popen[Any] | None, timeout: float = 10.0) -> None:
+    """Terminate `proc` and wait for it; kill it if it ignores that for `timeout` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
