@@ -670,3 +670,16 @@ def test_describe_lists_set_and_removed_headers() -> None:
     """HeaderEdit.describe gives the changes as JSON-ready data, for dry runs."""
     edit = cors_edit(rule_of("strip: [X-A]\nset: {X-B: '1'}\n"), preflight=False, origin="http://a.test")
     assert edit.describe() == {"set": {"X-B": ["1"]}, "remove": ["x-a"]}
+
+
+def test_readme_port_example_matches_only_that_port() -> None:
+    """The README's example for matching a port (match.host takes no port) loads and matches only port 8000."""
+    from tests.support import make_flow
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("to match a port, use a mitmproxy filter:", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    rules = parse("rules:\n" + block)
+    flow = make_flow()  # api.localhost:8000
+    assert rules.match("api.localhost", "/v1/items", "http://localhost:5173", flow) is not None
+    flow.request.port = 9000
+    assert rules.match("api.localhost", "/v1/items", "http://localhost:5173", flow) is None

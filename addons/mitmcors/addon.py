@@ -136,9 +136,11 @@ class CorsAddon:
             ("cors_suggest_format", suggest.FORMATS),
         ):
             if name in updated and getattr(ctx.options, name) not in choices:  # mitmproxy 11 does not check
-                raise exceptions.OptionsError(  # type: ignore[no-untyped-call]
+                # Logged, not raised: a script's OptionsError prints a traceback. At startup mitmdump then exits.
+                logger.error(
                     f"{name} must be one of {', '.join(repr(c) for c in choices)}, not {getattr(ctx.options, name)!r}"
                 )
+                return
         if "cors_log" in updated:
             self.output.log_mode = ctx.options.cors_log
         if "cors_rules" in updated:
@@ -148,9 +150,10 @@ class CorsAddon:
             try:
                 self.output.open_report(ctx.options.cors_report)
             except OSError as e:
-                raise exceptions.OptionsError(  # type: ignore[no-untyped-call]
-                    f"Cannot open cors_report {ctx.options.cors_report!r}: {e}"
-                ) from e
+                logger.error(
+                    f"Cannot open cors_report {ctx.options.cors_report!r}: {e.strerror}. Fix: create its directory, "
+                    "or choose a path you can write to. No report is written."
+                )
 
     def running(self) -> None:
         self._start_ticker()
