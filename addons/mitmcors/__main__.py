@@ -10,7 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-TOOLS = ("mitmproxy", "mitmdump", "mitmweb")
+from mitmcors.addon import TOOLS
+
 SCRIPT = Path(__file__).with_name("script.py")
 
 

@@ -125,8 +125,8 @@ def _tokens(node: Located, s: _Scope, what: str) -> Wild | tuple[str, ...] | Non
                 Code.LOWERCASE_METHOD,
                 line,
                 value,
-                f"{value!r} never matches: fetch() upper-cases {v.upper()} (only DELETE, GET, HEAD, OPTIONS, POST and PUT; "
-                "'patch' stays 'patch') and browsers compare methods case-sensitively",
+                f"{value!r} never matches: fetch() upper-cases {v.upper()} (only DELETE, GET, HEAD, OPTIONS, POST "
+                "and PUT; 'patch' stays 'patch') and browsers compare methods case-sensitively",
                 f"write {v.upper()!r}",
             )
         else:
