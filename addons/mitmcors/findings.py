@@ -44,7 +44,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
-from mitmcors import fetchspec
+from mitmcors import fetchspec, sites
 from mitmcors.evaluator import HeaderLines, Kind, Request, Response
 from mitmcors.redact import redact_url
 
@@ -473,23 +473,7 @@ def is_loopback(host: str) -> bool:
     return ip is not None and ip.is_loopback
 
 
-@functools.cache
-def _public_suffixes() -> Any:
-    """The Public Suffix List mitmproxy ships (publicsuffix2), read on first use; None without it."""
-    try:
-        import publicsuffix2
-
-        with open(publicsuffix2.PSL_FILE, encoding="utf-8") as f:
-            return publicsuffix2.PublicSuffixList(f.readlines())
-    except (ImportError, OSError):  # pragma: no cover - a dependency of mitmproxy and of mitmcors
-        return None
-
-
-def public_suffix(host: str) -> str:
-    """The host's public suffix (`com`, `co.uk`, `github.io`); an unknown top-level label counts as one."""
-    psl = _public_suffixes()
-    suffix: str | None = psl.get_tld(host) if psl is not None else None
-    return suffix or host.rsplit(".", 1)[-1]
+public_suffix = sites.public_suffix
 
 
 @functools.lru_cache(maxsize=4096)

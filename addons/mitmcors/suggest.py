@@ -48,14 +48,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import fnmatch
-import functools
 import ipaddress
 import re
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from mitmcors import fetchspec
+from mitmcors import fetchspec, sites
 
 if TYPE_CHECKING:
     from mitmproxy import http
@@ -389,13 +388,6 @@ def routes_for(paths: Iterable[str], min_siblings: int = 2) -> dict[str, str]:
 # Origins
 
 
-@functools.cache
-def _psl() -> Any:
-    from mitmcors.rules.model import _public_suffix_list
-
-    return _public_suffix_list()
-
-
 def registrable_domain(host: str) -> str | None:
     """The registrable domain of `host` (`app.example.co.uk` → `example.co.uk`); `localhost` for every name
     under it; None for IP addresses and for a host that is itself a public suffix."""
@@ -407,7 +399,7 @@ def registrable_domain(host: str) -> str | None:
         pass
     if host == "localhost" or host.endswith(".localhost"):
         return "localhost"
-    suffix: str | None = _psl().get_tld(host)
+    suffix: str | None = sites.public_suffix_list().get_tld(host)
     if not suffix or suffix == host:
         return None
     labels = host[: -len(suffix) - 1].split(".")

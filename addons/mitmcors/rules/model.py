@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from mitmcors import fetchspec
+from mitmcors import fetchspec, sites
 from mitmcors.rules.errors import Code
 
 Wild = Literal["*", "reflect"]
@@ -41,15 +41,6 @@ class OriginPattern:
         return self.regex.fullmatch(origin) is not None
 
 
-@functools.cache
-def _public_suffix_list() -> Any:
-    """The Public Suffix List (ICANN and private sections) that mitmproxy ships, read on first use."""
-    import publicsuffix2
-
-    with open(publicsuffix2.PSL_FILE, encoding="utf-8") as f:
-        return publicsuffix2.PublicSuffixList(f.readlines())
-
-
 def _is_public_suffix(domain: str) -> bool:
     """Whether `domain` is a public suffix (`com`, `co.uk`, `github.io`), under which anyone can register a site.
 
@@ -58,7 +49,7 @@ def _is_public_suffix(domain: str) -> bool:
     """
     if domain == "localhost":
         return False
-    suffix: str | None = _public_suffix_list().get_tld(domain)
+    suffix: str | None = sites.public_suffix_list().get_tld(domain)
     return suffix == domain
 
 
