@@ -49,6 +49,7 @@ NAMES: Sequence[bytes] = (
     b"ETag",
     b"If-None-Match",
     b"Upgrade",
+    b"Referer",  # a browser HAR's failed request gets its page origin from it
     b"X-Custom",
 )
 VALUES: Sequence[bytes] = (
@@ -89,7 +90,7 @@ SECRET_LINES: Sequence[tuple[bytes, bytes]] = (
     (b"Location", b"/cb#id_token=SECRET"),
 )
 PATHS: Sequence[bytes] = (b"/v1/items", b"/v1/items?access_token=SECRET", b"/a;jsessionid=SECRET", b"/", b"/\xff")
-STATUSES: Sequence[int] = (200, 204, 301, 302, 304, 307, 404, 500, 0, 99, 600, 1000, 65535)
+STATUSES: Sequence[int] = (200, 204, 301, 302, 304, 307, 404, 500, 0, -1, 99, 600, 1000, 65535)
 TIMES: Sequence[float] = (1000.0, 1000.1, 999.0, 1e12, -1.0, 0.0, float("nan"), float("inf"))
 ERRORS: Sequence[str] = (
     "Client disconnected.",

@@ -79,6 +79,7 @@ class CorsAddon:
         self._ticker: asyncio.Task[None] | None = None
         self._has_ui = False  # mitmproxy console / mitmweb: tell them when a linked preflight changes
         self.exit_status = 0  # 1 when cors_fail_on fails the run
+        self._settings = {"cors_fail_on": "", "cors_suggest": "", "cors_suggest_format": "rule"}
 
     # -- options ---------------------------------------------------------------------------------
 
@@ -145,6 +146,9 @@ class CorsAddon:
                 return
         if "cors_log" in updated:
             self.output.log_mode = ctx.options.cors_log
+        for name in ("cors_fail_on", "cors_suggest", "cors_suggest_format"):
+            if name in updated:  # kept here: hooks and `done` never read ctx.options
+                self._settings[name] = getattr(ctx.options, name)
         if "cors_rules" in updated:
             self.rule_file.load(ctx.options.cors_rules)
             self._start_ticker()
@@ -169,7 +173,7 @@ class CorsAddon:
         view.unregister(self.view)
         self.output.done(self.findings.counts())
         self._write_suggestion()
-        fail_on = ctx.options.cors_fail_on if "cors_fail_on" in ctx.options else ""
+        fail_on = self._settings["cors_fail_on"]
         failing = self.output.failing(fail_on)
         if failing:
             logger.error(f"cors_fail_on={fail_on}: {failing} flow(s) fail the run; exiting with status 1")
@@ -178,10 +182,10 @@ class CorsAddon:
                 atexit.register(_exit_with, 1)
 
     def _write_suggestion(self) -> None:
-        path = ctx.options.cors_suggest if "cors_suggest" in ctx.options else ""
+        path = self._settings["cors_suggest"]
         if not path:
             return
-        text = suggest.render(suggest.suggest(list(self._observed.values())), ctx.options.cors_suggest_format)
+        text = suggest.render(suggest.suggest(list(self._observed.values())), self._settings["cors_suggest_format"])
         try:
             with open(os.path.expanduser(path), "w", encoding="utf-8") as f:
                 f.write(text)
@@ -326,7 +330,7 @@ class CorsAddon:
         elif v.redirect is not None and v.redirect.key is not None:
             self.redirects.add(v.redirect.key, RedirectHop(f.id, v.origin, done))
         self.output.publish(f, s, time.monotonic())
-        if ctx.options.cors_suggest and (kind is Kind.PREFLIGHT or kind is Kind.ACTUAL):
+        if self._settings["cors_suggest"] and (kind is Kind.PREFLIGHT or kind is Kind.ACTUAL):
             observed = suggest.observation_from_flow(f)
             if observed is not None:
                 self._observed.put(f.id, observed)
