@@ -532,6 +532,22 @@ def test_cors_content_view_shows_the_verdict_and_the_fix(addon: CorsAddon) -> No
     assert "Complete fix:" in text and '"status": 204' in text
 
 
+@pytest.mark.parametrize(
+    ("flow", "automatic"),
+    [
+        pytest.param(lambda: make_flow("OPTIONS", PREFLIGHT_HEADERS, 404), True, id="preflight response: CORS view"),
+        pytest.param(lambda: make_flow(), False, id="an actual response keeps its body's view"),
+    ],
+)
+def test_cors_view_is_chosen_automatically_for_preflights(
+    addon: CorsAddon, flow: Callable[[], http.HTTPFlow], automatic: bool
+) -> None:
+    """mitmproxy's automatic view choice picks CORS for a preflight's response only (#10)."""
+    f = flow()
+    run(addon, f)
+    assert ("Complete fix:" in rendered_by_mitmproxy(f, "auto")) is automatic
+
+
 def test_explain_command(addon: CorsAddon) -> None:
     """cors.explain walks through the checks and names the verdict."""
     f = make_flow()

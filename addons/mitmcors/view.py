@@ -48,7 +48,7 @@ def cors_text(f: Any) -> str:
 
 
 class CorsView:
-    """Shown only when chosen: it never outranks the views that render the body."""
+    """Chosen automatically for preflight responses; for any other message only when picked."""
 
     name = "CORS"
     syntax_highlight = "none"
@@ -61,7 +61,12 @@ class CorsView:
         return "CORS", [[("text", line)] for line in text.splitlines()]
 
     def render_priority(self, data: bytes, metadata: Any = None, **kwargs: Any) -> float:
-        return -1
+        """First choice for a preflight's response (its body says nothing; CORS is all there is to it);
+        otherwise only when chosen. mitmproxy 12 passes `metadata`, 11 passes keyword arguments."""
+        f = getattr(metadata, "flow", None) if metadata is not None else kwargs.get("flow")
+        message = getattr(metadata, "http_message", None) if metadata is not None else kwargs.get("http_message")
+        preflight = isinstance(f, http.HTTPFlow) and (f.metadata.get("cors") or {}).get("kind") == "preflight"
+        return 2 if preflight and message is f.response else -1
 
 
 def register(view: CorsView) -> None:
