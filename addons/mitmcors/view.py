@@ -65,8 +65,9 @@ class CorsView:
         otherwise only when chosen. mitmproxy 12 passes `metadata`, 11 passes keyword arguments."""
         f = getattr(metadata, "flow", None) if metadata is not None else kwargs.get("flow")
         message = getattr(metadata, "http_message", None) if metadata is not None else kwargs.get("http_message")
-        preflight = isinstance(f, http.HTTPFlow) and (f.metadata.get("cors") or {}).get("kind") == "preflight"
-        return 2 if preflight and message is f.response else -1
+        if not isinstance(f, http.HTTPFlow) or message is not f.response:
+            return -1
+        return 2 if (f.metadata.get("cors") or {}).get("kind") == "preflight" else -1
 
 
 def register(view: CorsView) -> None:
