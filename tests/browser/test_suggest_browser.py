@@ -190,3 +190,38 @@ def test_suggested_rule_makes_the_recorded_run_pass_and_refuses_other_origins(
     other = browse(ruled, c, c.other, proxy.url)
     fail(problems_of(other, False), other.evidence(), text)
     assert other.cdp, "the other origin's page sent its requests"
+
+
+@dataclass(frozen=True)
+class FixCase:
+    """A PUT with two custom headers to an API that answers its preflight 404 and sends no CORS header."""
+
+    slug: str
+    credentials: bool = False
+
+    def js(self) -> str:
+        init = {"method": "PUT", "headers": {"Content-Type": "application/json", "X-A": "1", "X-B": "2"}, "body": "{}"}
+        return f'return [await F("{API}" + P + "/thing", {json.dumps(init)}, [])];'
+
+
+def test_complete_fix_makes_the_request_pass_on_the_first_try(env: Env) -> None:
+    """The blocked preflight's `fix` names every missing piece at once: a server that applies exactly that fix
+    (and nothing else) makes the PUT pass in Chromium on the first try (#9)."""
+    broken = FixCase("fix-before")
+    register(env.backend, f"/s/{broken.slug}", {"/thing": Route({"OPTIONS": UNREADY, "*": Answer(body=b"{}")})})
+    before = browse(env, broken, APP, None)  # type: ignore[arg-type]
+    assert [r for r in before.cdp if not r.is_preflight and r.cors_error], before.evidence()
+    preflight = next(line for line in env.report.wait_lines(f"/s/{broken.slug}/", 1) if line["kind"] == "preflight")
+    fix = preflight["fix"]
+    assert fix["preflight"]["status"] == 204 and len(fix["preflight"]["set"]) >= 4, fix
+
+    fixed = FixCase("fix-after")
+    pre, resp = fix["preflight"], fix["response"]
+    answers = {
+        "OPTIONS": Answer(status=pre["status"], headers=list(pre["set"].items()), body=b""),
+        "*": Answer(headers=list(resp["set"].items()), body=b"{}"),
+    }
+    register(env.backend, f"/s/{fixed.slug}", {"/thing": Route(answers)})
+    after = browse(env, fixed, APP, None)  # type: ignore[arg-type]
+    fail(problems_of(after, True), after.evidence(), json.dumps(fix, indent=2))
+    assert [r for r in after.cdp if not r.is_preflight], after.evidence()
