@@ -548,6 +548,31 @@ def test_cors_view_is_chosen_automatically_for_preflights(
     assert ("Complete fix:" in rendered_by_mitmproxy(f, "auto")) is automatic
 
 
+@pytest.mark.parametrize(
+    ("options", "methods", "cookie"),
+    [
+        pytest.param({}, {"OPTIONS"}, False, id="default: only preflights for a PUT, no cookie"),
+        pytest.param({"cors_probe_unsafe": True}, {"PUT"}, False, id="cors_probe_unsafe: the PUT itself"),
+        pytest.param({"cors_probe_credentials": True}, {"OPTIONS"}, False, id="preflights never carry cookies"),
+    ],
+)
+def test_probe_flags_are_off_by_default(
+    monkeypatch: pytest.MonkeyPatch, options: dict[str, bool], methods: set[str], cookie: bool
+) -> None:
+    """A probe replays an unsafe method only with cors_probe_unsafe, and the user's cookie only when asked (#11)."""
+    a = CorsAddon()
+    sent: list[http.HTTPFlow] = []
+    with taddons.context(a) as tctx:
+        tctx.configure(a, **options)
+        monkeypatch.setattr(ctx.master.commands, "call", lambda name, flows: sent.extend(flows))
+        f = make_flow("PUT", {**PUT_HEADERS, "Cookie": "sid=SECRET", "X-Api-Key": "k"}, 200, PUT_OK)
+        run(a, f)
+        a.probe_command([f])
+    assert {r.request.method for r in sent} == methods
+    assert {r.request.host for r in sent} == {f.request.host}
+    assert any("cookie" in r.request.headers for r in sent) is cookie
+
+
 def test_explain_command(addon: CorsAddon) -> None:
     """cors.explain walks through the checks and names the verdict."""
     f = make_flow()

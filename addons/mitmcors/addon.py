@@ -79,7 +79,15 @@ class CorsAddon:
         self._ticker: asyncio.Task[None] | None = None
         self._has_ui = False  # mitmproxy console / mitmweb: tell them when a linked preflight changes
         self.exit_status = 0  # 1 when cors_fail_on fails the run
-        self._settings = {"cors_fail_on": "", "cors_suggest": "", "cors_suggest_format": "rule"}
+        self._pacing: asyncio.Task[None] | None = None  # cors.probe's replays being sent
+        self._settings: dict[str, Any] = {
+            "cors_fail_on": "",
+            "cors_suggest": "",
+            "cors_suggest_format": "rule",
+            "cors_probe_unsafe": False,
+            "cors_probe_credentials": False,
+            "cors_probe_rate": 5.0,
+        }
 
     # -- options ---------------------------------------------------------------------------------
 
@@ -122,6 +130,26 @@ class CorsAddon:
             choices=suggest.FORMATS,
         )
         loader.add_option(
+            "cors_probe_unsafe",
+            bool,
+            False,
+            "cors.probe replays a POST, PUT, PATCH or DELETE as it is (body included) instead of only its preflight. "
+            "Off by default: a probe must not change data on the server.",
+        )
+        loader.add_option(
+            "cors_probe_credentials",
+            bool,
+            False,
+            "cors.probe keeps the user's cookies and Authorization on its replays. Off by default: Allow-Credentials "
+            "in the answers already shows what a credentialed attacker request would get.",
+        )
+        loader.add_option(
+            "cors_probe_rate",
+            float,
+            5.0,
+            "At most this many cors.probe replays per second (they go to the probed flow's own server only).",
+        )
+        loader.add_option(
             "cors_fail_on",
             str,
             "",
@@ -146,7 +174,14 @@ class CorsAddon:
                 return
         if "cors_log" in updated:
             self.output.log_mode = ctx.options.cors_log
-        for name in ("cors_fail_on", "cors_suggest", "cors_suggest_format"):
+        for name in (
+            "cors_fail_on",
+            "cors_suggest",
+            "cors_suggest_format",
+            "cors_probe_unsafe",
+            "cors_probe_credentials",
+            "cors_probe_rate",
+        ):
             if name in updated:  # kept here: hooks and `done` never read ctx.options
                 self._settings[name] = getattr(ctx.options, name)
         if "cors_rules" in updated:
@@ -396,7 +431,12 @@ class CorsAddon:
                 continue
             trusted = self.findings.trusted_origins(Prober.server_of(f))
             try:
-                made = self.prober.replays(f, trusted)
+                made = self.prober.replays(
+                    f,
+                    trusted,
+                    unsafe=self._settings["cors_probe_unsafe"],
+                    credentials=self._settings["cors_probe_credentials"],
+                )
             except ProbeError as e:
                 out.append(f"{redact_url(f.request.url)}: {e}")
                 continue
@@ -406,10 +446,26 @@ class CorsAddon:
             raise exceptions.CommandError("cors.probe: no HTTP flow to probe" + (f" ({'; '.join(out)})" if out else ""))
         if view := ctx.master.addons.get("view"):  # type: ignore[no-untyped-call]
             view.add(replays)
-        ctx.master.commands.call("replay.client", replays)
+        self._send_paced(replays)
         text = "\n".join(out)
         logger.info(text)
         return text
+
+    def _send_paced(self, replays: list[http.HTTPFlow]) -> None:
+        """Hand the replays to mitmproxy's replay.client, at most cors_probe_rate per second."""
+        interval = 1 / max(float(self._settings["cors_probe_rate"]), 0.01)
+
+        async def pace() -> None:
+            for i, r in enumerate(replays):
+                if i:
+                    await asyncio.sleep(interval)
+                ctx.master.commands.call("replay.client", [r])
+
+        try:
+            self._pacing = asyncio.get_running_loop().create_task(pace(), name="mitmcors probe pacing")
+        except RuntimeError:  # no event loop (an addon test): all at once
+            for r in replays:
+                ctx.master.commands.call("replay.client", [r])
 
     @command.command("cors.suggest")  # type: ignore[untyped-decorator]
     def suggest_command(self, flows: Sequence[flow.Flow], format: str) -> str:

@@ -44,14 +44,24 @@ class Prober:
     def is_probe(f: http.HTTPFlow) -> bool:
         return PROBE_KEY in f.metadata
 
-    def replays(self, f: http.HTTPFlow, trusted: tuple[str, ...]) -> list[http.HTTPFlow]:
-        """The replay flows that probe `f`'s server with crafted Origins.
+    def replays(
+        self, f: http.HTTPFlow, trusted: tuple[str, ...], *, unsafe: bool = False, credentials: bool = False
+    ) -> list[http.HTTPFlow]:
+        """The replay flows that probe `f`'s server with crafted Origins (`unsafe`: replay a POST/PUT/DELETE as
+        it is, not only its preflight; `credentials`: keep the user's cookies).
 
         Raises:
             probe.ProbeError: the flow cannot be probed (not http(s)).
         """
         method = f.request.data.method.decode("utf-8", "replace")
-        plan = probe.plan(f.request.url, method, _lines(f.request.headers), trusted)
+        plan = probe.plan(
+            f.request.url,
+            method,
+            _lines(f.request.headers),
+            trusted,
+            replay_unsafe=unsafe,
+            send_credentials=credentials,
+        )
         key = str(uuid.uuid4())
         self._pending.put(key, _Pending(plan, f.id))
         out = []
