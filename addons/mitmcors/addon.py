@@ -21,7 +21,16 @@ from mitmproxy import command, ctx, exceptions, flow, http
 from mitmproxy.hooks import UpdateHook
 
 from mitmcors import fetchspec, findings, fixes, rewrite, state, suggest, view
-from mitmcors.evaluator import Credentials, Kind, Response, evaluate, failed, failed_in_browser, revalidated
+from mitmcors.evaluator import (
+    Credentials,
+    Kind,
+    Response,
+    credentials_mode,
+    evaluate,
+    failed,
+    failed_in_browser,
+    revalidated,
+)
 from mitmcors.explain import explain
 from mitmcors.output import FAIL_ON_CHOICES, FLUSH_INTERVAL, LOG_CHOICES, Output
 from mitmcors.probe import ProbeError
@@ -293,7 +302,7 @@ class CorsAddon:
             return
         headers = s.request.headers
         unsafe = tuple(fetchspec.cors_unsafe_header_names(headers.items()))
-        include = bool(headers.get_all("cookie"))
+        include = credentials_mode(headers) is Credentials.INCLUDE
         link = self.preflights.find(origin, key, s.request.method, unsafe, include, now)
         if link is None:
             return
