@@ -95,7 +95,7 @@ class CorsAddon:
             "cors_suggest_format": "rule",
             "cors_probe_unsafe": False,
             "cors_probe_credentials": False,
-            "cors_probe_rate": 5.0,
+            "cors_probe_rate": 5,
         }
 
     # -- options ---------------------------------------------------------------------------------
@@ -154,8 +154,8 @@ class CorsAddon:
         )
         loader.add_option(
             "cors_probe_rate",
-            float,
-            5.0,
+            int,
+            5,
             "At most this many cors.probe replays per second (they go to the probed flow's own server only).",
         )
         loader.add_option(
@@ -462,7 +462,7 @@ class CorsAddon:
 
     def _send_paced(self, replays: list[http.HTTPFlow]) -> None:
         """Hand the replays to mitmproxy's replay.client, at most cors_probe_rate per second."""
-        interval = 1 / max(float(self._settings["cors_probe_rate"]), 0.01)
+        interval = 1 / max(int(self._settings["cors_probe_rate"]), 1)
 
         async def pace() -> None:
             for i, r in enumerate(replays):

@@ -520,9 +520,15 @@ def _explained(r: VariantResult, trusted: list[VariantResult]) -> bool:
     same_base = {t.variant.kind for t in trusted if t.variant.base == v.base}
     if v.kind is VariantKind.SPECIAL_CHAR:
         return VariantKind.PREFIX in same_base  # trusted.example_.evil.test starts with trusted.example too
-    if v.kind in (VariantKind.UNESCAPED_DOT, VariantKind.SIBLING) and VariantKind.SUFFIX in same_base:
+    if v.kind in (VariantKind.UNESCAPED_DOT, VariantKind.SIBLING):
         base_site = site_of(_split_origin(v.base)[1])
-        return _split_origin(v.origin)[1].endswith(base_site)  # an ends-with check admits it as well
+        # A suffix flaw found for any trusted origin of the same site (two trusted origins of one site share
+        # their suffix variant, which the plan sends once): an ends-with check admits this one as well.
+        suffix_on_site = any(
+            t.variant.kind is VariantKind.SUFFIX and site_of(_split_origin(t.variant.base)[1]) == base_site
+            for t in trusted
+        )
+        return suffix_on_site and _split_origin(v.origin)[1].endswith(base_site)
     return False
 
 

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import time
 from typing import Any
 
+# Below Linux's ephemeral range (32768-60999): the kernel never hands these out as the source port of an
+# outgoing connection, so a port chosen here is still free when a slow server (Django) binds it a second later.
+_PORTS = range(20000, 32000)
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as s:
+    for _ in range(100):
+        port = random.choice(_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # a crowded range: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

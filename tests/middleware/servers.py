@@ -90,21 +90,30 @@ class Servers:
     def start(self, mounts: Mapping[Server, Mapping[str, str]], timeout: float = 30.0) -> None:
         """Start every server with its mounts (prefix -> configuration name) at once, then wait for each."""
         cert, key = make_self_signed(self.workdir, CERT_HOSTS)
-        for server, prefixes in mounts.items():
-            port = free_port()
-            flags = ["--port", str(port), "--cert", str(cert), "--key", str(key), "--wire", self.wire]
-            command = [*server.command, *flags, "--mounts", json.dumps(dict(prefixes))]
-            log = self.workdir / f"{server.name.replace(' ', '-')}.log"
-            with log.open("wb") as out:
-                self.procs[server.name] = subprocess.Popen(
-                    command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO
-                )
-            self.ports[server.name] = port
-        for name, proc in self.procs.items():
-            try:
-                wait_listening(self.ports[name], proc, what=name, timeout=timeout)
-            except RuntimeError as e:
-                raise RuntimeError(f"{e}:\n{self.output(name)}") from None
+        launch = {server.name: (server, prefixes) for server, prefixes in mounts.items()}
+        for server, prefixes in launch.values():
+            self._launch(server, prefixes, cert, key)
+        for name in list(self.procs):
+            for attempt in range(3):
+                try:
+                    wait_listening(self.ports[name], self.procs[name], what=name, timeout=timeout)
+                    break
+                except RuntimeError as e:
+                    # Another program took the port between choosing and binding it: choose another.
+                    if attempt == 2 or "in use" not in self.output(name):
+                        raise RuntimeError(f"{e}:\n{self.output(name)}") from None
+                    self._launch(*launch[name], cert, key)
+
+    def _launch(self, server: Server, prefixes: Mapping[str, str], cert: Path, key: Path) -> None:
+        port = free_port()
+        flags = ["--port", str(port), "--cert", str(cert), "--key", str(key), "--wire", self.wire]
+        command = [*server.command, *flags, "--mounts", json.dumps(dict(prefixes))]
+        log = self.workdir / f"{server.name.replace(' ', '-')}.log"
+        with log.open("wb") as out:
+            self.procs[server.name] = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO
+            )
+        self.ports[server.name] = port
 
     def origin(self, server: Server) -> str:
         """The https origin the page uses for ``server`` (same site as the page: cookies are sent)."""
