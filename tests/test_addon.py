@@ -458,6 +458,12 @@ def test_findings_command_and_summary(addon: CorsAddon) -> None:
     for f in flows:
         run(addon, f)
     assert "origin-reflected-with-credentials" in addon.findings_command(flows[:1])
+    (finding,) = json.loads(addon.findings_json_command(flows[:1]))
+    assert (finding["id"], finding["severity"], len(finding["evidence"])) == (
+        "origin-reflected-with-credentials",
+        "high",
+        3,
+    )
     addon.done()
     assert addon.output.summary.as_dict()["findings"] == {"origin-reflected-with-credentials": 1}
 

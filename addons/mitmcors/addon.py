@@ -10,6 +10,7 @@ import asyncio
 import atexit
 import contextlib
 import functools
+import json
 import logging
 import os
 import sys
@@ -413,20 +414,24 @@ class CorsAddon:
     @command.command("cors.findings")  # type: ignore[untyped-decorator]
     def findings_command(self, flows: Sequence[flow.Flow]) -> str:
         """Security findings on the servers and routes of these flows (seen passively, nothing is sent)."""
-        wanted = {
-            (
-                fetchspec.serialize_origin(f.request.scheme, f.request.host, f.request.port),
-                findings.route_of(f.request.path),
-            )
-            for f in flows
-            if isinstance(f, http.HTTPFlow)
-        }
-        if not wanted:
-            raise exceptions.CommandError("cors.findings: no HTTP flows given")
-        found = [x for server, route in sorted(wanted) for x in self.findings.findings(server, route)]
+        found = self._findings_of(flows, "cors.findings")
         text = findings.render_text(found) if found else "No security findings on these servers and routes."
         logger.info(text)
         return text
+
+    @command.command("cors.findings.json")  # type: ignore[untyped-decorator]
+    def findings_json_command(self, flows: Sequence[flow.Flow]) -> str:
+        """The same findings as JSON: a list of {id, severity, title, evidence, fix, why, server, route, ...}."""
+        return json.dumps([x.as_dict() for x in self._findings_of(flows, "cors.findings.json")], indent=2)
+
+    def _findings_of(self, flows: Sequence[flow.Flow], command_name: str) -> list[findings.Finding]:
+        wanted = {
+            (fetchspec.serialize_origin(r.scheme, r.host, r.port), findings.route_of(r.path))
+            for r in (f.request for f in flows if isinstance(f, http.HTTPFlow))
+        }
+        if not wanted:
+            raise exceptions.CommandError(f"{command_name}: no HTTP flows given")
+        return [x for server, route in sorted(wanted) for x in self.findings.findings(server, route)]
 
     @command.command("cors.probe")  # type: ignore[untyped-decorator]
     def probe_command(self, flows: Sequence[flow.Flow]) -> str:
