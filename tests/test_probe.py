@@ -498,3 +498,38 @@ def test_render_text_names_the_check_and_each_variant() -> None:
     text = probe.render_text(result)
     assert "flawed" in text.splitlines()[0]
     assert len(text.splitlines()) == 1 + len(result.results) + len(result.findings)
+
+
+def test_pacer_holds_probe_replays_to_the_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At cors_probe_rate=5, the second and third probe replays wait 0.2 s and 0.4 s; other flows never wait."""
+    import asyncio
+    import concurrent.futures
+
+    from mitmproxy.test import taddons, tflow
+
+    from mitmcors.addon import CorsAddon
+    from mitmcors.prober import PROBE_KEY, ProbePacer
+
+    waits: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        waits.append(round(seconds, 2))
+
+    monkeypatch.setattr("mitmcors.prober.asyncio.sleep", fake_sleep)
+    pacer = ProbePacer()
+
+    async def three_probes_and_a_page_flow() -> None:
+        clock = asyncio.get_running_loop().time()
+        monkeypatch.setattr(asyncio.get_running_loop(), "time", lambda: clock)  # the clock stands still
+        for i in range(4):
+            f = tflow.tflow()
+            if i < 3:
+                f.metadata[PROBE_KEY] = {"probe": "p"}
+            await pacer.request(f)
+
+    a = CorsAddon()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, cors_probe_rate=5)
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a loop of its own, whatever else runs here
+            pool.submit(asyncio.run, three_probes_and_a_page_flow()).result()
+    assert waits == [0.2, 0.4]

@@ -35,7 +35,7 @@ from mitmcors.evaluator import (
 from mitmcors.explain import explain
 from mitmcors.output import FAIL_ON_CHOICES, FLUSH_INTERVAL, LOG_CHOICES, Output
 from mitmcors.probe import ProbeError
-from mitmcors.prober import Prober
+from mitmcors.prober import ProbePacer, Prober
 from mitmcors.redact import redact_url
 from mitmcors.rulefile import RuleFile
 from mitmcors.rules import Rule
@@ -89,7 +89,7 @@ class CorsAddon:
         self._ticker: asyncio.Task[None] | None = None
         self._has_ui = False  # mitmproxy console / mitmweb: tell them when a linked preflight changes
         self.exit_status = 0  # 1 when cors_fail_on fails the run
-        self._pacing: asyncio.Task[None] | None = None  # cors.probe's replays being sent
+        self.addons = [ProbePacer()]  # mitmproxy calls the hooks of an addon's `addons` too
         self._settings: dict[str, Any] = {
             "cors_fail_on": "",
             "cors_suggest": "",
@@ -460,26 +460,10 @@ class CorsAddon:
             raise exceptions.CommandError("cors.probe: no HTTP flow to probe" + (f" ({'; '.join(out)})" if out else ""))
         if view := ctx.master.addons.get("view"):  # type: ignore[no-untyped-call]
             view.add(replays)
-        self._send_paced(replays)
+        ctx.master.commands.call("replay.client", replays)  # sent one at a time, paced by ProbePacer
         text = "\n".join(out)
         logger.info(text)
         return text
-
-    def _send_paced(self, replays: list[http.HTTPFlow]) -> None:
-        """Hand the replays to mitmproxy's replay.client, at most cors_probe_rate per second."""
-        interval = 1 / max(int(self._settings["cors_probe_rate"]), 1)
-
-        async def pace() -> None:
-            for i, r in enumerate(replays):
-                if i:
-                    await asyncio.sleep(interval)
-                ctx.master.commands.call("replay.client", [r])
-
-        try:
-            self._pacing = asyncio.get_running_loop().create_task(pace(), name="mitmcors probe pacing")
-        except RuntimeError:  # no event loop (an addon test): all at once
-            for r in replays:
-                ctx.master.commands.call("replay.client", [r])
 
     @command.command("cors.suggest")  # type: ignore[untyped-decorator]
     def suggest_command(self, flows: Sequence[flow.Flow], format: str) -> str:

@@ -7,12 +7,13 @@ every request of a plan has its answer, `probe.classify` judges them and the res
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitmproxy import http
+from mitmproxy import ctx, http
 
 from mitmcors import fetchspec, probe
 from mitmcors.tracker import LRU
@@ -105,3 +106,21 @@ class Prober:
     @staticmethod
     def server_of(f: http.HTTPFlow) -> str:
         return fetchspec.serialize_origin(f.request.scheme, f.request.host, f.request.port)
+
+
+class ProbePacer:
+    """Holds each cors.probe replay back so that at most `cors_probe_rate` go out per second. An async request
+    hook of its own (mitmproxy awaits it before sending the replay), so the addon's hooks stay synchronous."""
+
+    def __init__(self) -> None:
+        self._next = 0.0  # when the next replay may go, on the event loop's clock
+
+    async def request(self, f: http.HTTPFlow) -> None:
+        if PROBE_KEY not in f.metadata or f.response is not None or f.error is not None:
+            return  # not a probe, or one read back from a capture (it has its answer already)
+        rate = int(ctx.options.cors_probe_rate) if "cors_probe_rate" in ctx.options else 5
+        loop = asyncio.get_running_loop()
+        wait = self._next - loop.time()
+        self._next = max(loop.time(), self._next) + 1 / max(rate, 1)
+        if wait > 0:
+            await asyncio.sleep(wait)
