@@ -19,7 +19,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.middleware.common import ERROR, REQUEST_ID, TOTAL_COUNT, ServeOptions, mounted, parse_args, report
 
@@ -154,6 +154,17 @@ class AsgiWire:
             query = scope.get("query_string", b"").decode("latin-1")
             target = scope["path"] + (f"?{query}" if query else "")
             await asyncio.to_thread(report, self.wire, scope["scheme"], scope["method"], host, target, headers)
+
+            async def send_closing(message: Message) -> None:
+                # An app that raises after its response (ServerErrorMiddleware re-raises) makes uvicorn drop the
+                # connection; mitmproxy may already be reusing it for the next request, which then fails as its
+                # own 502. Closing every connection after its response keeps runs deterministic.
+                if message["type"] == "http.response.start":
+                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+                await send(message)
+
+            await self.app(scope, receive, send_closing)
+            return
         await self.app(scope, receive, send)
 
 
