@@ -111,7 +111,12 @@ def serve_wsgi(options: ServeOptions, apps: Mapping[str, WsgiApp]) -> None:
     threaded server, the one ``flask run`` uses, until the process is terminated."""
     from werkzeug.exceptions import NotFound
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class OneRequestPerConnection(WSGIRequestHandler):
+        # Closing each connection after its response: a connection the server drops (an app that raises after
+        # answering) can then never be the one mitmproxy reuses for the next request (which fails as its 502).
+        protocol_version = "HTTP/1.0"
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     root = DispatcherMiddleware(NotFound(), dict(apps))
@@ -120,6 +125,7 @@ def serve_wsgi(options: ServeOptions, apps: Mapping[str, WsgiApp]) -> None:
         options.port,
         WsgiWire(root, options.wire),
         threaded=True,
+        request_handler=OneRequestPerConnection,
         ssl_context=(options.cert, options.key),
     )
     server.serve_forever()

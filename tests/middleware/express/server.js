@@ -113,7 +113,11 @@ function main() {
   const flags = ["port", "cert", "key", "wire", "mounts"];
   const { values: options } = parseArgs({ options: Object.fromEntries(flags.map((f) => [f, { type: "string" }])) });
   const root = express();
-  root.use((req, res, next) => report(options.wire, req).then(() => next(), next));
+  // One request per connection: a connection the server drops can never be the one mitmproxy reuses next.
+  root.use((req, res, next) => {
+    res.setHeader("Connection", "close");
+    report(options.wire, req).then(() => next(), next);
+  });
   for (const [prefix, name] of Object.entries(JSON.parse(options.mounts))) {
     if (!(name in configs)) throw new Error(`unknown configuration ${name}; known: ${Object.keys(configs)}`);
     root.use(prefix, configs[name]());
