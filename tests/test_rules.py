@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mitmproxy import flowfilter
 
+from mitmcors.rulefile import compile_filter
 from mitmcors.rules import (
     MATCH_KEYS,
     MAX_BYTES,
@@ -32,13 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # A rule named 'a' on line 2; the keys added after it start on line 3.
 RULE = "rules:\n  - name: a\n"
 BOOLEAN_KEYS = ("allow_credentials", "dry_run", "enabled", "dangerously_allow_invalid", "dangerously_allow_insecure")
-
-
-def compile_filter(text: str) -> Any:
-    f = flowfilter.parse(text)
-    if f is None:
-        raise ValueError(f"Invalid filter expression: {text!r}")
-    return f
 
 
 def parse(text: str) -> RuleSet:

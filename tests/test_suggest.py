@@ -28,11 +28,11 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from mitmproxy import flowfilter
 from mitmproxy.test import taddons
 
 from mitmcors.addon import CorsAddon
 from mitmcors.evaluator import PlainHeaders, Request, Response, Verdict, evaluate
+from mitmcors.rulefile import compile_filter
 from mitmcors.rules import RuleSet, cors_edit, parse_rules
 from mitmcors.suggest import (
     FORMATS,
@@ -684,13 +684,6 @@ def answer_for(table: dict[tuple[str, str], Answer], method: str, path: str) -> 
 
 # --------------------------------------------------------------------------------------------------
 # rule
-
-
-def compile_filter(text: str) -> Any:
-    f = flowfilter.parse(text)
-    if f is None:
-        raise ValueError(f"Invalid filter expression: {text!r}")
-    return f
 
 
 def rule_send(rules: RuleSet, table: dict[tuple[str, str], Answer]) -> Send:

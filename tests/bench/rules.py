@@ -19,17 +19,6 @@ from typing import Any
 
 from tests.bench.common import Timing, arguments, print_targets, run, time_calls, verdict_word
 
-
-def compile_filter(text: str) -> Any:
-    """mitmproxy's own filter language, as the addon compiles a rule's `filter`; raises ValueError when invalid."""
-    from mitmproxy import flowfilter
-
-    compiled = flowfilter.parse(text)
-    if compiled is None:  # older mitmproxy returned None instead of raising
-        raise ValueError(f"Invalid filter expression: {text!r}")
-    return compiled
-
-
 RULES_TARGET_US = 50.0
 RULE_COUNT = 1000
 
@@ -63,6 +52,7 @@ def bench_rules(quick: bool) -> dict[str, Any]:
     and the time to parse and validate the file (what a hot reload costs)."""
     from mitmproxy.test import tflow
 
+    from mitmcors.rulefile import compile_filter
     from mitmcors.rules import parse_rules
 
     text = thousand_rules()

@@ -25,12 +25,12 @@ import pytest
 from mitmproxy import http
 from mitmproxy.test import tflow, tutils
 
+from mitmcors.rulefile import compile_filter
 from mitmcors.rules import parse_rules
-from mitmcors.suggest import observation_from_flow, render, suggest
+from mitmcors.suggest import Observation, observation_from_flow, render, suggest
 from tests.harness.backend import Answer, Route
 from tests.harness.browser import CdpRecorder, Env, live_flows, open_context, open_page, register, settle
 from tests.harness.mitmdump import Mitmdump
-from tests.test_suggest import compile_filter
 
 pytestmark = pytest.mark.browser
 
@@ -129,8 +129,8 @@ def as_flow(entry: dict[str, Any]) -> http.HTTPFlow:
     return f
 
 
-def recorded_rule_file(env: Env, c: Case, tmp_path: Path) -> tuple[str, Path]:
-    """Step 1 and 2: the unready run through the session's mitmdump, and the rule file suggested from it."""
+def recorded_observations(env: Env, c: Any) -> list[Observation]:
+    """Step 1: the unready run through the session's mitmdump (every request blocked), as observations."""
     register(env.backend, f"/s/{c.slug}", ROUTES)
     before = browse(env, c, c.page, None)
     passed = [r for r in before.cdp if not r.is_preflight and not r.cors_error]
@@ -138,7 +138,12 @@ def recorded_rule_file(env: Env, c: Case, tmp_path: Path) -> tuple[str, Path]:
     flows = [as_flow(e) for e in live_flows(env.proxy_url, f"/s/{c.slug}/") if e.get("cors")]
     observations = [o for f in flows if (o := observation_from_flow(f)) is not None]
     assert {o.kind for o in observations} == {"preflight", "actual"}
-    text = render(suggest(observations), "rule")
+    return observations
+
+
+def recorded_rule_file(env: Env, c: Case, tmp_path: Path) -> tuple[str, Path]:
+    """Step 1 and 2: the unready run, and the rule file suggested from it."""
+    text = render(suggest(recorded_observations(env, c)), "rule")
     rules = parse_rules(text, "suggested.yaml", compile_filter)
     assert rules.warnings == ()
     path = tmp_path / "suggested.yaml"

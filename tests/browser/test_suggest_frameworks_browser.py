@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from mitmcors.suggest import Observation, observation_from_flow, render, suggest
+from mitmcors.suggest import Observation, render, suggest
 from mitmcors.suggest_formats import NGINX_CONTENT_MARKER
 from tests.browser.conftest import DEFAULTS
 from tests.browser.test_suggest_browser import (
@@ -46,13 +46,13 @@ from tests.browser.test_suggest_browser import (
     SAPP,
     STEPS,
     Case,
-    as_flow,
     browse,
     fail,
     problems_of,
+    recorded_observations,
 )
 from tests.harness.backend import make_self_signed
-from tests.harness.browser import Env, live_flows, register
+from tests.harness.browser import Env
 from tests.harness.ports import free_port
 from tests.middleware.servers import CERT_HOSTS, EXPRESS, REPO, express_missing
 from tests.test_suggest import NGINX_CONF, nginx_binary, started
@@ -87,14 +87,7 @@ def recorded() -> dict[str, list[Observation]]:
 
 def observations_of(env: Env, c: FrameworkCase, cache: dict[str, list[Observation]]) -> list[Observation]:
     if c.slug not in cache:
-        register(env.backend, f"/s/{c.slug}", ROUTES)
-        before = browse(env, c, c.page, None)
-        passed = [r for r in before.cdp if not r.is_preflight and not r.cors_error]
-        assert not passed, f"the unready backend should fail every request\n{before.evidence()}"
-        flows = [as_flow(e) for e in live_flows(env.proxy_url, f"/s/{c.slug}/") if e.get("cors")]
-        observations = [o for f in flows if (o := observation_from_flow(f)) is not None]
-        assert {o.kind for o in observations} == {"preflight", "actual"}
-        cache[c.slug] = observations
+        cache[c.slug] = recorded_observations(env, c)
     return cache[c.slug]
 
 

@@ -41,9 +41,8 @@ def hand_written(check: Callable[[str], bool]) -> Any:
     from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.routing import Route
 
-    from tests.middleware.starlette_apps import created, fail, text, with_headers
+    from tests.middleware.starlette_apps import routes
 
     class HandWrittenCors(BaseHTTPMiddleware):
         async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
@@ -59,16 +58,7 @@ def hand_written(check: Callable[[str], bool]) -> Any:
             response.headers["Vary"] = "Origin"
             return response
 
-    routes = [
-        Route("/get", text),
-        Route("/json", created, methods=["POST"]),
-        Route("/item", text, methods=["PUT"]),
-        Route("/item/{item_id:int}", text, methods=["DELETE"]),
-        Route("/auth", text),
-        Route("/error", fail),
-        Route("/headers", with_headers),
-    ]
-    return Starlette(routes=routes, middleware=[Middleware(HandWrittenCors)])
+    return Starlette(routes=routes(), middleware=[Middleware(HandWrittenCors)])
 
 
 def starlette_configs() -> dict[str, Callable[[], Any]]:

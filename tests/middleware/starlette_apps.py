@@ -43,9 +43,9 @@ async def with_headers(request: Request) -> Response:
     return PlainTextResponse("ok", headers=dict([TOTAL_COUNT, REQUEST_ID]))
 
 
-def starlette(**cors: Any) -> Starlette:
-    """A plain Starlette app, ``CORSMiddleware`` configured with ``cors``."""
-    routes = [
+def routes() -> list[Route]:
+    """The routes every scenario's page calls (the same in each framework's apps)."""
+    return [
         Route("/get", text),
         Route("/json", created, methods=["POST"]),
         Route("/item", text, methods=["PUT"]),
@@ -54,7 +54,11 @@ def starlette(**cors: Any) -> Starlette:
         Route("/error", fail),
         Route("/headers", with_headers),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(CORSMiddleware, **cors)])
+
+
+def starlette(**cors: Any) -> Starlette:
+    """A plain Starlette app, ``CORSMiddleware`` configured with ``cors``."""
+    return Starlette(routes=routes(), middleware=[Middleware(CORSMiddleware, **cors)])
 
 
 def fastapi(auth_outside_cors: bool | None = None, **cors: Any) -> FastAPI:
