@@ -583,7 +583,7 @@ def test_explain_command(addon: CorsAddon) -> None:
     """cors.explain walks through the checks and names the verdict."""
     f = make_flow()
     run(addon, f)
-    text = addon.explain_command([f])
+    text = "\n".join(addon.explain_command([f]))
     assert "MissingAllowOriginHeader" in text
     assert "access-control-allow-origin: (absent)" in text
 
@@ -621,5 +621,5 @@ def test_explain_command_runs_through_mitmproxys_command_system() -> None:
         f = make_flow()
         run(a, f)
         v.add([f])
-        text = tctx.master.commands.execute("cors.explain @all")
+        text = "\n".join(tctx.master.commands.execute("cors.explain @all"))
     assert "MissingAllowOriginHeader" in text

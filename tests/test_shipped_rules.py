@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from mitmproxy.test import taddons
 from mitmcors.addon import CorsAddon
 from tests.support import make_flow, response_of
 
-RULES = Path(__file__).resolve().parent.parent / "rules"
+REPO = Path(__file__).resolve().parent.parent
+RULES = REPO / "rules"
 PAGE = "http://localhost:5173"
 
 
@@ -121,3 +123,15 @@ def test_reproduce_file_breaks_a_working_backend_as_named(
     )
     meta = through(repro, f)
     assert (meta["verdict"], meta["reason"]) == ("blocked", reason)
+
+
+def test_the_package_ships_these_files_and_every_module() -> None:
+    """pyproject.toml maps rules/ into the package as mitmcors/examples (`mitmcors --examples`), so its package list
+    is explicit: it names every directory of modules under addons/mitmcors, and the rule files ship as data."""
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    addons = REPO / "addons"
+    modules = {".".join(p.parent.relative_to(addons).parts) for p in (addons / "mitmcors").rglob("*.py")}
+    assert set(setuptools["packages"]) == modules | {"mitmcors.examples"}
+    assert setuptools["package-dir"] == {"": "addons", "mitmcors.examples": "rules"}
+    patterns = setuptools["package-data"]["mitmcors.examples"]
+    assert {p.name for p in RULES.iterdir() if any(p.match(x) for x in patterns)} == {p.name for p in RULES.iterdir()}

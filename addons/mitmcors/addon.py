@@ -31,6 +31,7 @@ from mitmcors.evaluator import (
     failed,
     failed_in_browser,
     revalidated,
+    stopped_by_preflight,
 )
 from mitmcors.explain import explain
 from mitmcors.output import FAIL_ON_CHOICES, FLUSH_INTERVAL, LOG_CHOICES, Output
@@ -86,10 +87,16 @@ class CorsAddon:
         self.view = view.CorsView()
         self._observed: LRU[str, suggest.Observation] = LRU(100_000)  # for cors_suggest at exit
         self._inflight: LRU[str, FlowState] = LRU(10_000)  # from request to response
+        # A browser's HAR: never-sent requests and blocked preflights, by (origin, URL, method), to pair them up
+        # whichever comes first in the file (Firefox writes the request first).
+        self._unsent: LRU[tuple[str, str, str], tuple[http.HTTPFlow, FlowState]] = LRU(1_000)
+        self._blocked_preflights: LRU[tuple[str, str, str], FlowState] = LRU(1_000)
         self._ticker: asyncio.Task[None] | None = None
         self._has_ui = False  # mitmproxy console / mitmweb: tell them when a linked preflight changes
         self.exit_status = 0  # 1 when cors_fail_on fails the run
-        self.addons = [ProbePacer()]  # mitmproxy calls the hooks of an addon's `addons` too
+        # Joins mitmproxy's addon chain at the first cors.probe only: an addon in the chain costs every event of
+        # every flow a lookup, and nothing but a probe replay needs it.
+        self._pacer = ProbePacer()
         self._settings: dict[str, Any] = {
             "cors_fail_on": "",
             "cors_suggest": "",
@@ -196,7 +203,6 @@ class CorsAddon:
                 self._settings[name] = getattr(ctx.options, name)
         if "cors_rules" in updated:
             self.rule_file.load(ctx.options.cors_rules)
-            self._start_ticker()
         if "cors_report" in updated:
             try:
                 self.output.open_report(ctx.options.cors_report)
@@ -205,6 +211,8 @@ class CorsAddon:
                     f"Cannot open cors_report {ctx.options.cors_report!r}: {e.strerror}. Fix: create its directory, "
                     "or choose a path you can write to. No report is written."
                 )
+        if "cors_rules" in updated or "cors_report" in updated:
+            self._start_ticker()
 
     def running(self) -> None:
         self._start_ticker()
@@ -212,9 +220,9 @@ class CorsAddon:
         self.output.log_level = self._visible_log_level()
 
     def done(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            self._ticker = None
+        self._stop_ticker()
+        if self._pacer in ctx.master.addons.chain:
+            ctx.master.addons.remove(self._pacer)  # type: ignore[no-untyped-call]
         view.unregister(self.view)
         self.output.done(self.findings.counts())
         self._write_suggestion()
@@ -249,6 +257,11 @@ class CorsAddon:
         return min(shown) if shown else logging.INFO
 
     def _start_ticker(self) -> None:
+        """Run the ticker while there is a rule file to watch or a report to keep; otherwise there is nothing to
+        do, and no wake-ups to pay for."""
+        if not (self.rule_file.path or self.output.report is not None):
+            self._stop_ticker()
+            return
         if self._ticker is not None:
             return
         try:
@@ -256,6 +269,11 @@ class CorsAddon:
         except RuntimeError:
             return  # not running yet: `running()` starts it
         self._ticker = loop.create_task(self._tick(), name="mitmcors rule file and report ticker")
+
+    def _stop_ticker(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
 
     async def _tick(self) -> None:
         """Every FLUSH_INTERVAL: reload the rule file if it changed, write report lines whose hold is over."""
@@ -359,7 +377,10 @@ class CorsAddon:
         else:  # same-origin / not CORS: the response headers play no part
             response = Response(f.response.status_code, state.NO_HEADERS)
         if s.browser_failed:
-            s.verdict = v = failed_in_browser(s.request, s.classification, f.response.status_code)
+            origin_from_referer = not state.has_origin(f.request.headers)
+            s.verdict = v = failed_in_browser(s.request, s.classification, f.response.status_code, origin_from_referer)
+            if kind is Kind.ACTUAL:
+                self._pair_unsent(f, s)
         else:
             s.verdict = v = evaluate(s.request, response, s.classification, stored)
         if not s.answered and not s.browser_failed and (kind is Kind.PREFLIGHT or kind is Kind.ACTUAL):
@@ -375,10 +396,37 @@ class CorsAddon:
         elif v.redirect is not None and v.redirect.key is not None:
             self.redirects.add(v.redirect.key, RedirectHop(f.id, v.origin, done))
         self.output.publish(f, s, time.monotonic())
+        if kind is Kind.PREFLIGHT and v.blocked and v.preflight is not None and not f.live:
+            self._pair_preflight(s, v.preflight.method)
         if self._settings["cors_suggest"] and (kind is Kind.PREFLIGHT or kind is Kind.ACTUAL):
             observed = suggest.observation_from_flow(f)
             if observed is not None:
                 self._observed.put(f.id, observed)
+
+    def _pair_unsent(self, f: http.HTTPFlow, s: FlowState) -> None:
+        """A HAR's never-sent request: stopped by its blocked preflight if that is on record already, else kept
+        until the preflight turns up (`_pair_preflight`)."""
+        key = (s.request.origin_header or "", s.url_key, s.request.method)
+        preflight = self._blocked_preflights.get(key)
+        if preflight is None:
+            self._unsent.put(key, (f, s))
+        elif s.verdict is not None and preflight.verdict is not None:
+            s.stopped_by = preflight
+            s.verdict = stopped_by_preflight(s.verdict, preflight.verdict, preflight.flow_id)
+
+    def _pair_preflight(self, preflight: FlowState, method: str) -> None:
+        """A blocked preflight read back from a capture: the never-sent request it stopped, if already seen, is
+        judged anew as stopped by it."""
+        key = (preflight.request.origin_header or "", preflight.url_key, method)
+        unsent = self._unsent.pop(key, None)
+        if unsent is None:
+            self._blocked_preflights.put(key, preflight)
+            return
+        f, s = unsent
+        if s.verdict is not None and preflight.verdict is not None:
+            s.stopped_by = preflight
+            s.verdict = stopped_by_preflight(s.verdict, preflight.verdict, preflight.flow_id)
+            self.output.publish(f, s, time.monotonic(), again=True)
 
     def _revalidation(self, s: FlowState, response: Response) -> Response | None:
         """Keep what the browser's HTTP cache keeps of this response; for a 304, the response it refreshes."""
@@ -460,6 +508,8 @@ class CorsAddon:
             raise exceptions.CommandError("cors.probe: no HTTP flow to probe" + (f" ({'; '.join(out)})" if out else ""))
         if view := ctx.master.addons.get("view"):  # type: ignore[no-untyped-call]
             view.add(replays)
+        if self._pacer not in ctx.master.addons.chain:
+            ctx.master.addons.add(self._pacer)  # type: ignore[no-untyped-call]
         ctx.master.commands.call("replay.client", replays)  # sent one at a time, paced by ProbePacer
         text = "\n".join(out)
         logger.info(text)
@@ -476,8 +526,10 @@ class CorsAddon:
         return text
 
     @command.command("cors.explain")  # type: ignore[untyped-decorator]
-    def explain_command(self, flows: Sequence[flow.Flow]) -> str:
-        """Explain, step by step, how the browsers judge the CORS of these flows."""
+    def explain_command(self, flows: Sequence[flow.Flow]) -> Sequence[str]:
+        """Explain, step by step, how the browsers judge the CORS of these flows: a list of lines (the console's
+        data viewer shows one per row; mitmweb's command bar shows any result as JSON, so the lines also go to
+        the event log, which shows them as lines)."""
         out = []
         for f in flows:
             if not isinstance(f, http.HTTPFlow):
@@ -492,4 +544,4 @@ class CorsAddon:
             raise exceptions.CommandError("cors.explain: no HTTP flows given")
         text = "\n\n".join(out)
         logger.info(text)
-        return text
+        return text.splitlines()

@@ -60,6 +60,7 @@ class CorsAnnotation(TypedDict):
     credentials_dependent: bool
     findings: list[dict[str, Any]]
     preflight_cached: NotRequired[bool]
+    stopped_by_preflight: NotRequired[bool]
     redirected_from: NotRequired[str]
     revalidates: NotRequired[str]
     dry_run: NotRequired[DryRunDict]
@@ -137,6 +138,9 @@ def render(state: FlowState) -> CorsAnnotation:
     if state.preflight is not None:
         a["preflight_id"] = state.preflight.entry.owner.flow_id
         a["preflight_cached"] = state.preflight.cached
+    if state.stopped_by is not None:  # a HAR's never-sent request: the blocked preflight is the one counted
+        a["preflight_id"] = state.stopped_by.flow_id
+        a["stopped_by_preflight"] = True
     if state.redirected_from is not None:
         a["redirected_from"] = state.redirected_from
         if v.origin == "null":

@@ -760,21 +760,38 @@ def failed(
     return Verdict(c.kind, origin, outcome, credentials, note=c.note)
 
 
-def failed_in_browser(request: Request, classification: Classification, status: int) -> Verdict:
+def failed_in_browser(
+    request: Request, classification: Classification, status: int, origin_from_referer: bool = True
+) -> Verdict:
     """A request a browser's HAR records as failed: status 0 or -1 and no response. Chromium (DevTools' "Save
     all as HAR", Playwright's `record_har_path`) writes a CORS-blocked request this way, without its Origin,
-    its preflight or the server's answer; so it is blocked, and why is not on record."""
+    its preflight or the server's answer; Firefox writes a request it never sent this way (with its Origin; its
+    failed preflight is an entry of its own: `stopped_by_preflight`). So it is blocked, and why is not on record."""
     origin = request.origin_header or ""
     c = classification
     if c.kind in (Kind.SAME_ORIGIN, Kind.NOT_CORS):
         return Verdict(c.kind, origin, Outcome(True, text=c.note), Credentials.UNKNOWN, note=c.note)
+    where = (
+        f"the page's origin {origin} comes from the Referer"
+        if origin_from_referer
+        else "no preflight for it is on record either"
+    )
     text = (
         f"The browser failed this cross-origin request: the HAR records status {status} and no response, which is "
-        "how Chromium saves a CORS-blocked request; it keeps neither the browser's reason nor the server's answer "
-        f"(the page's origin {origin} comes from the Referer)."
+        "how browsers save a request that CORS (or the network) stopped; it keeps neither the browser's reason nor "
+        f"the server's answer ({where})."
     )
     fix = "record the page through mitmproxy with this addon to see which check fails and what fixes it"
     return Verdict(c.kind, origin, Outcome(False, None, None, text, fix), Credentials.UNKNOWN, note=c.note)
+
+
+def stopped_by_preflight(request_verdict: Verdict, preflight: Verdict, preflight_id: str) -> Verdict:
+    """A HAR's never-sent request (`failed_in_browser`) whose blocked preflight is on record: blocked for the
+    preflight's reasons, which is also how Chromium's console names a request its preflight stopped."""
+    p = preflight.outcome
+    text = f"The browser never sent this request: its preflight {preflight_id} was blocked. {p.text}"
+    outcome = Outcome(False, p.reason, p.firefox_reason, text, p.fix)
+    return request_verdict._replace(outcome=outcome)
 
 
 # What mitmproxy's own error page carries (mitmproxy/proxy/layers/http/_http1.py make_error_response).

@@ -81,9 +81,14 @@ class Output:
 
     # -- per flow --------------------------------------------------------------------------------
 
-    def publish(self, f: http.HTTPFlow, state: FlowState, now: float) -> CorsAnnotation:
-        """A flow was judged: annotate, comment, mark, count, log and report it."""
+    def publish(self, f: http.HTTPFlow, state: FlowState, now: float, again: bool = False) -> CorsAnnotation:
+        """A flow was judged: annotate, comment, mark, count, log and report it. `again`: the flow was
+        published before and is judged anew (a never-sent request whose preflight turned up later): its count,
+        and its report line if still held, are replaced."""
         previous = f.metadata.get("cors") or {}
+        if again and previous:
+            self.summary.add(previous, -1)
+            self._held.pop(state.flow_id, None)
         annotation = render(state)
         f.metadata["cors"] = annotation
         cross_origin = annotation["kind"] in (Kind.PREFLIGHT, Kind.ACTUAL)
@@ -100,7 +105,10 @@ class Output:
             self._log(state, annotation)
         if self.report is not None:
             self.flush(now)
-            if state.verdict is not None and state.verdict.preflight is not None and not state.verdict.blocked:
+            if state.verdict is not None and (
+                (state.verdict.preflight is not None and not state.verdict.blocked)
+                or (state.browser_failed and state.stopped_by is None)  # its preflight may come after it
+            ):
                 earlier = self._held.pop(state.flow_id, None)
                 if earlier is not None:  # the same flow again (a replay): its first line is not lost
                     self._write(earlier[1])

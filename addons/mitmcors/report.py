@@ -76,15 +76,21 @@ class Summary:
         self.rewritten = 0
         self.findings: dict[str, int] = {}  # finding id -> how many server+route pairs show it
 
-    def add(self, annotation: Mapping[str, Any]) -> None:
-        self.kinds[annotation["kind"]] += 1
+    def add(self, annotation: Mapping[str, Any], sign: int = 1) -> None:
+        """Count a judged flow (`sign=-1`: take back an earlier count of it)."""
+        self.kinds[annotation["kind"]] += sign
         if annotation["verdict"] == "blocked":
-            self.blocked[annotation["reason"] or annotation["firefox_reason"] or "no CORS reason"] += 1
+            if not annotation.get("stopped_by_preflight"):  # the same failure as its preflight: counted there
+                self.blocked[annotation["reason"] or annotation["firefox_reason"] or "no CORS reason"] += sign
         elif annotation.get("credentials_dependent"):
             alternative = annotation.get("if_credentials") or {}
-            self.credentials_dependent[alternative.get("reason") or alternative.get("firefox_reason") or "?"] += 1
+            self.credentials_dependent[alternative.get("reason") or alternative.get("firefox_reason") or "?"] += sign
         if annotation.get("rule"):
-            self.rewritten += 1
+            self.rewritten += sign
+        if sign < 0:
+            for counter in (self.kinds, self.blocked, self.credentials_dependent):
+                for key in [k for k, n in counter.items() if n <= 0]:
+                    del counter[key]
 
     @property
     def cross_origin(self) -> int:

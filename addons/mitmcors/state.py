@@ -65,6 +65,7 @@ class FlowState:
     findings: tuple[dict[str, Any], ...] = ()  # security findings this flow is evidence of
     error: str | None = None  # the flow got no (whole) response
     browser_failed: bool = False  # a HAR's failed request (status 0/-1): the browser's reason is not recorded
+    stopped_by: FlowState | None = None  # a HAR's never-sent request: the blocked preflight that stopped it
     # A preflight's links, kept here and nowhere else.
     request_ids: list[str] = field(default_factory=list)
     requests_covered: int = 0
@@ -122,7 +123,8 @@ def proxy_error_status(f: http.HTTPFlow) -> int | None:
 
 def failed_in_browser(f: http.HTTPFlow) -> bool:
     """A request a browser's HAR records as failed: status 0 or -1 and no response headers. Chromium writes a
-    CORS-blocked fetch this way, with only its provisional request headers (no Origin) and no preflight."""
+    CORS-blocked fetch this way, with only its provisional request headers (no Origin) and no preflight; Firefox
+    writes a request its failed preflight stopped this way, with its Origin, and the preflight beside it."""
     return not f.live and f.response is not None and f.response.status_code <= 0 and not f.response.headers
 
 
@@ -147,14 +149,17 @@ def start(f: http.HTTPFlow) -> FlowState | None:
     real): its page's origin comes from the Referer, and `browser_failed` says so.
     """
     browser_failed = False
-    request = as_request(f)
-    if not has_origin(f.request.headers):
+    if has_origin(f.request.headers):
+        request = as_request(f)
+        # Firefox's HAR keeps the Origin of a request it never sent (its preflight failed): status 0, no response.
+        browser_failed = failed_in_browser(f)
+    else:
         page = _page_origin(f) if failed_in_browser(f) else None
         if page is None:
             return None
         # The evaluator's copy of the request gets the Origin the browser would have sent; the flow is untouched.
         fields = (*f.request.headers.fields, (b"Origin", page.encode()))
-        request, browser_failed = request._replace(headers=WireHeaders(fields)), True
+        request, browser_failed = as_request(f)._replace(headers=WireHeaders(fields)), True
     return FlowState(
         browser_failed=browser_failed,
         flow_id=f.id,

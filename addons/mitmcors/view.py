@@ -58,7 +58,8 @@ class CorsView:
 
     def __call__(self, data: bytes, **metadata: Any) -> tuple[str, Any]:  # mitmproxy 11
         text = cors_text(metadata.get("flow"))
-        return "CORS", [[("text", line)] for line in text.splitlines()]
+        # mitmweb 11 draws an empty line with no height: a space keeps the gaps between the parts.
+        return "CORS", [[("text", line or " ")] for line in text.splitlines()]
 
     def render_priority(self, data: bytes, metadata: Any = None, **kwargs: Any) -> float:
         """First choice for a preflight's response (its body says nothing; CORS is all there is to it);

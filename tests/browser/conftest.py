@@ -15,12 +15,12 @@ import pytest
 
 from tests.harness.backend import Answer, Backend
 from tests.harness.browser import PAGE_HTML, Env
+from tests.harness.chromium import CHROMIUM, launch_args
 from tests.harness.corpus import FIREFOX_CORPUS, CorpusSession
 from tests.harness.firefox import Firefox
 from tests.harness.mitmdump import ADDON, Mitmdump
 
 HERE = Path(__file__).resolve().parent
-CHROMIUM = Path("/usr/bin/chromium")
 HARNESS_ADDON = HERE / "harness_addon.py"
 # Every answer that does not say otherwise: plain text, never cached by the browsers.
 DEFAULTS = (("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"))
@@ -89,17 +89,7 @@ def chromium(mitmdump: Mitmdump) -> Iterator[Any]:
         browser = pw.chromium.launch(
             executable_path=str(CHROMIUM),
             headless=True,
-            args=[
-                f"--proxy-server={mitmdump.url}",
-                "--proxy-bypass-list=<-loopback>",
-                "--ignore-certificate-errors",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-            ],
+            args=launch_args(mitmdump.url),
         )
         try:
             yield browser

@@ -15,6 +15,7 @@ all. No mitmproxy or Playwright import.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from tests.harness.browser import CdpRequest, Result, line_path, url_path
 from tests.harness.checks import (
@@ -27,6 +28,24 @@ from tests.harness.checks import (
     raise_problems,
     where,
 )
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's chromium package: Playwright's own browser download does not work
+
+
+def launch_args(proxy_url: str | None = None) -> list[str]:
+    """The flags every suite starts Chromium with; with `proxy_url`, everything (loopback too) goes through it."""
+    proxy = [f"--proxy-server={proxy_url}", "--proxy-bypass-list=<-loopback>"] if proxy_url else []
+    return [
+        *proxy,
+        "--ignore-certificate-errors",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+    ]
+
 
 __all__ = ["PREFLIGHT_ERRORS", "Expectations", "Expected", "assert_matches", "effective", "expectations", "mismatches"]
 
