@@ -3,6 +3,7 @@ headers a rule produces."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mitmcors.rulefile import compile_filter
 from mitmcors.rules import (
@@ -676,3 +679,40 @@ def test_readme_port_example_matches_only_that_port() -> None:
     assert rules.match("api.localhost", "/v1/items", "http://localhost:5173", flow) is not None
     flow.request.port = 9000
     assert rules.match("api.localhost", "/v1/items", "http://localhost:5173", flow) is None
+
+
+# -- the host index -----------------------------------------------------------------------------------------------
+
+_LABELS = st.sampled_from(["a", "api", "b", "example", "test", "localhost", "svc1", "x-1"])
+_HOSTS = st.lists(_LABELS, min_size=1, max_size=4).map(".".join)
+_GLOBS = st.one_of(
+    _HOSTS,  # exact
+    _HOSTS.map(lambda h: "*." + h),  # suffix
+    _HOSTS.map(lambda h: h.replace("a", "*", 1)),  # a '*' elsewhere
+    _HOSTS.map(lambda h: h.replace("b", "?", 1)),
+    _HOSTS.map(lambda h: "[ab]" + h),
+    st.just("*"),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rules=st.lists(st.one_of(st.none(), st.lists(_GLOBS, min_size=1, max_size=3)), min_size=1, max_size=12), host=_HOSTS
+)
+def test_host_index_finds_exactly_what_trying_every_rule_finds(rules: list[list[str] | None], host: str) -> None:
+    """The index (exact names and `*.suffix` globs by lookup, other globs tried) admits the same rules, in the same
+    order, as matching every rule's host globs with fnmatch, as the rules are documented to."""
+    import fnmatch
+
+    lines = ["rules:"]
+    for i, globs in enumerate(rules):
+        lines += [f"  - name: r{i}", "    strip: [x-a]", "    match:", "      path: /*"]
+        if globs is not None:
+            lines.append(f"      host: {json.dumps(globs)}")
+    ruleset = parse_rules("\n".join(lines) + "\n", "index.yaml", compile_filter)
+    expected = [
+        r.name
+        for r, globs in zip(ruleset.rules, rules, strict=True)
+        if globs is None or any(fnmatch.fnmatchcase(host, g) for g in globs)
+    ]
+    assert [r.name for r in ruleset._candidates(host)] == expected

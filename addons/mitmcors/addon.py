@@ -97,6 +97,7 @@ class CorsAddon:
         # Joins mitmproxy's addon chain at the first cors.probe only: an addon in the chain costs every event of
         # every flow a lookup, and nothing but a probe replay needs it.
         self._pacer = ProbePacer()
+        self._pacer_in: Any = None  # the addon manager the pacer was added to
         self._settings: dict[str, Any] = {
             "cors_fail_on": "",
             "cors_suggest": "",
@@ -221,8 +222,10 @@ class CorsAddon:
 
     def done(self) -> None:
         self._stop_ticker()
-        if self._pacer in ctx.master.addons.chain:
-            ctx.master.addons.remove(self._pacer)  # type: ignore[no-untyped-call]
+        if self._pacer_in is not None:
+            with contextlib.suppress(ValueError, exceptions.AddonManagerError):
+                self._pacer_in.remove(self._pacer)
+            self._pacer_in = None
         view.unregister(self.view)
         self.output.done(self.findings.counts())
         self._write_suggestion()
@@ -508,8 +511,9 @@ class CorsAddon:
             raise exceptions.CommandError("cors.probe: no HTTP flow to probe" + (f" ({'; '.join(out)})" if out else ""))
         if view := ctx.master.addons.get("view"):  # type: ignore[no-untyped-call]
             view.add(replays)
-        if self._pacer not in ctx.master.addons.chain:
-            ctx.master.addons.add(self._pacer)  # type: ignore[no-untyped-call]
+        if self._pacer_in is None:
+            self._pacer_in = ctx.master.addons
+            self._pacer_in.add(self._pacer)
         ctx.master.commands.call("replay.client", replays)  # sent one at a time, paced by ProbePacer
         text = "\n".join(out)
         logger.info(text)

@@ -80,21 +80,14 @@ def mitmdump_factory(backend: Backend, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="session")
-def chromium(mitmdump: Mitmdump) -> Iterator[Any]:
+def chromium(playwright: Any, mitmdump: Mitmdump) -> Iterator[Any]:
     """Debian's headless Chromium, sending everything (loopback too) through mitmdump."""
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: install Debian's chromium package"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=launch_args(mitmdump.url),
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=launch_args(mitmdump.url))
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ from tests.harness.mitmdump import ADDON, REPO
 from tests.harness.ports import free_port, stop_process, wait_listening
 
 pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -103,13 +104,12 @@ def mitmweb(capture: Path, confdir: Path, tmp_path_factory: pytest.TempPathFacto
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=launch_args(), headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
+def browser(playwright: Any) -> Iterator[Browser]:
+    b = playwright.chromium.launch(executable_path=str(CHROMIUM), args=launch_args(), headless=True)
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @pytest.fixture

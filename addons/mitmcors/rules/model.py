@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -115,6 +115,7 @@ class Rule:
     """One validated rule. Value objects only; no per-flow state."""
 
     name: str
+    hosts: tuple[str, ...] = ()  # match.host's globs, lowercased (the index of RuleSet); host_regex matches them
     host_regex: re.Pattern[str] | None = None
     path_regex: re.Pattern[str] | None = None
     origins: tuple[OriginPattern, ...] = ()
@@ -138,6 +139,53 @@ class Rule:
         return self.host_regex is None and self.path_regex is None and not self.origins and self.filter is None
 
 
+_GLOB_CHARS: Final = frozenset("*?[")
+
+
+class HostIndex:
+    """Which rules' `match.host` admits a host, without trying every rule: exact names and `*.suffix` globs are
+    dictionary lookups (one per label of the host); only other globs (`api-*.test`, `[ab].test`) are tried one
+    by one. Built with the rule set (in the reload's worker thread), read-only afterwards."""
+
+    __slots__ = ("_any", "_exact", "_other", "_suffix")
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self._exact: dict[str, list[int]] = {}
+        self._suffix: dict[str, list[int]] = {}  # "example.test" for "*.example.test"
+        self._other: list[tuple[int, re.Pattern[str]]] = []
+        self._any: list[int] = []  # no host condition
+        for i, rule in enumerate(rules):
+            if rule.host_regex is None:
+                self._any.append(i)
+                continue
+            if not rule.hosts:  # a rule built without its globs: only its regex can tell
+                self._other.append((i, rule.host_regex))
+                continue
+            for glob in rule.hosts:
+                rest = glob[2:]
+                if not _GLOB_CHARS.intersection(glob):
+                    self._exact.setdefault(glob, []).append(i)
+                elif glob.startswith("*.") and rest and not _GLOB_CHARS.intersection(rest):
+                    self._suffix.setdefault(rest, []).append(i)
+                elif (i, rule.host_regex) not in self._other:
+                    self._other.append((i, rule.host_regex))
+
+    def lookup(self, host: str) -> list[int]:
+        """The indices, in rule order, of the rules whose host condition admits `host` (lowercase)."""
+        found = set(self._any)
+        found.update(self._exact.get(host, ()))
+        if self._suffix:
+            # "*.example.test" (fnmatch: '*' spans dots) admits every host ending in ".example.test".
+            dot = host.find(".")
+            while dot >= 0:
+                found.update(self._suffix.get(host[dot + 1 :], ()))
+                dot = host.find(".", dot + 1)
+        for i, regex in self._other:
+            if i not in found and regex.match(host):
+                found.add(i)
+        return sorted(found)
+
+
 @dataclass(frozen=True)
 class RuleSet:
     """The rules of one file, in order: the first rule that matches a flow wins."""
@@ -145,14 +193,19 @@ class RuleSet:
     rules: tuple[Rule, ...]
     warnings: tuple[str, ...] = ()
     _by_host: OrderedDict[str, tuple[Rule, ...]] = field(default_factory=OrderedDict, compare=False, repr=False)
+    _index: HostIndex = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", HostIndex(self.rules))
 
     def _candidates(self, host: str) -> tuple[Rule, ...]:
-        """Rules whose host condition admits `host`, computed once per host (bounded cache)."""
+        """Rules whose host condition admits `host`, from the index, once per host (bounded cache)."""
         host = host.lower()
         cached = self._by_host.get(host)
         if cached is not None:
             return cached
-        found = tuple(r for r in self.rules if r.host_regex is None or r.host_regex.match(host))
+        rules = self.rules
+        found = tuple(rules[i] for i in self._index.lookup(host))
         self._by_host[host] = found
         if len(self._by_host) > 4096:
             self._by_host.popitem(last=False)

@@ -19,7 +19,7 @@ from typing import Any, Final
 from mitmcors import fetchspec
 from mitmcors.rules.errors import Code, RuleError, RuleFileError
 from mitmcors.rules.model import OriginPattern, OriginPatternError, Rule, RuleSet, Wild, parse_origin_pattern
-from mitmcors.rules.source import MAX_BYTES, Located, YamlError, load
+from mitmcors.rules.source import MAX_BYTES, Located, YamlError, load, release
 
 TOP_KEYS: Final = ("rules", "dry_run")
 LOCAL_HOSTS: Final = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -505,6 +505,7 @@ def _rule(index: int, node: Located, file: _Scope, names: dict[str, int], dry_ru
     match: _Match = parsed.get("match", _Match())
     return Rule(
         name=name,
+        hosts=tuple(h.lower() for h in match.hosts),
         host_regex=match.host_regex,
         path_regex=match.path_regex,
         origins=match.origins,
@@ -565,6 +566,16 @@ def parse_rules(text: str | bytes, path: str, compile_filter: Callable[[str], An
         root, duplicates = load(_decode(text, path) if isinstance(text, bytes) else text)
     except YamlError as e:
         raise RuleFileError(path, [RuleError(code=Code(e.code), line=e.line, problem=str(e), fix=e.fix)]) from e
+    try:
+        return _validate(root, duplicates, path, compile_filter)
+    finally:
+        if root is not None:
+            release(root)  # a node at a time: see `release`
+
+
+def _validate(
+    root: Located | None, duplicates: list[tuple[str, int, int]], path: str, compile_filter: Callable[[str], Any]
+) -> RuleSet:
     # Big files repeat their filters.
     file = _Scope("", [], [], functools.lru_cache(maxsize=None)(compile_filter))
     for key, first, second in duplicates:
