@@ -168,7 +168,7 @@ def random_flow(rng: random.Random) -> HostileFlow:
 def run_hooks(addon: object, f: http.HTTPFlow) -> None:
     """The hooks mitmproxy calls for one flow, in its order (response or error at the end)."""
     addon.request(f)  # type: ignore[attr-defined]
-    if f.response is not None:
+    if f.response is not None and addon.responseheaders is not None:  # type: ignore[attr-defined]  # with rules
         addon.responseheaders(f)  # type: ignore[attr-defined]
     if f.error is not None:
         addon.error(f)  # type: ignore[attr-defined]

@@ -54,3 +54,10 @@ def run(addon: CorsAddon, f: http.HTTPFlow) -> dict[str, Any]:
 def response_of(f: http.HTTPFlow) -> http.Response | None:
     """The flow's response as a hook left it (a call mypy cannot see through, unlike `f.response`)."""
     return f.response
+
+
+def hook(addon: Any, name: str, f: flow.Flow) -> None:
+    """Call the addon's hook `name` the way mitmproxy does: if it has one now (some exist only while needed)."""
+    handler = getattr(addon, name, None)
+    if handler:
+        handler(f)

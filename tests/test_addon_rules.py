@@ -16,7 +16,7 @@ from mitmproxy.test import taddons
 
 from mitmcors import rulefile
 from mitmcors.addon import CorsAddon
-from tests.support import APP, make_flow, response_of, run
+from tests.support import APP, hook, make_flow, response_of, run
 
 PREFLIGHT = {"Origin": APP, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "x-api-key"}
 
@@ -160,7 +160,7 @@ def test_failed_flow_is_never_rewritten(addon: CorsAddon) -> None:
     f.error = flow.Error("client disconnected")
     before = f.response.get_state()  # type: ignore[union-attr]
     addon.request(f)
-    addon.responseheaders(f)
+    hook(addon, "responseheaders", f)
     addon.response(f)
     assert f.response is not None and f.response.get_state() == before
     assert f.metadata["cors"]["dry_run"]["verdict"] == "allowed"
@@ -184,7 +184,7 @@ def test_upstream_verdict_carries_the_flows_credentials_handling(addon: CorsAddo
     f = make_flow("POST", status=200, path="/forward/x", resp_headers=[("Access-Control-Allow-Origin", "*")])
     f.request.headers["Origin"] = APP
     addon.request(f)
-    addon.responseheaders(f)
+    hook(addon, "responseheaders", f)
     addon.response(f)
     up = f.metadata["cors"]["upstream"]
     assert (up["verdict"], up["credentials"]) == ("allowed", "unknown")
@@ -215,7 +215,7 @@ def test_actual_error_response_gets_cors_headers_but_keeps_status(addon: CorsAdd
     f = make_flow("PUT", status=500, path="/forward/x")
     f.request.headers["Origin"] = "http://app.localhost:5173"
     addon.request(f)
-    addon.responseheaders(f)
+    hook(addon, "responseheaders", f)
     addon.response(f)
     assert f.response is not None
     assert f.response.status_code == 500
@@ -228,7 +228,7 @@ def test_duplicate_upstream_allow_origin_is_replaced(addon: CorsAddon) -> None:
     """Two upstream Allow-Origin lines become the rule's single one."""
     f = make_flow(path="/forward/x", resp_headers=[("Access-Control-Allow-Origin", APP)] * 2)
     addon.request(f)
-    addon.responseheaders(f)
+    hook(addon, "responseheaders", f)
     addon.response(f)
     assert f.response is not None
     assert f.response.headers.get_all("Access-Control-Allow-Origin") == [APP]
@@ -239,7 +239,7 @@ def test_origin_not_listed_stays_blocked(addon: CorsAddon) -> None:
     """A rule with an origin list does not help other origins."""
     f = make_flow(req_headers={"Origin": "http://evil.test", "Sec-Fetch-Mode": "cors"}, path="/forward/x")
     addon.request(f)
-    addon.responseheaders(f)
+    hook(addon, "responseheaders", f)
     addon.response(f)
     assert f.metadata["cors"]["verdict"] == "blocked"
 
@@ -248,7 +248,7 @@ def test_dry_run_changes_nothing_but_says_what_it_would_do(addon: CorsAddon) -> 
     """dry_run leaves the response untouched and annotates the rewrite and its verdict."""
     f = make_flow(path="/dry/x")
     addon.request(f)
-    addon.responseheaders(f)
+    hook(addon, "responseheaders", f)
     addon.response(f)
     meta = f.metadata["cors"]
     assert f.response is not None
@@ -264,7 +264,7 @@ def test_failure_a_rule_produced_is_fixed_in_the_rule(addon: CorsAddon) -> None:
     """When the rule's own output is blocked, the fix names the rule and the key to change (#9)."""
     f = make_flow(req_headers={"Origin": "http://evil.test", "Sec-Fetch-Mode": "cors"}, path="/forward/x")
     addon.request(f)
-    addon.responseheaders(f)
+    hook(addon, "responseheaders", f)
     addon.response(f)
     assert f.metadata["cors"]["fix"] == {"rule": "forward", "key": "allow_origins"}
 
@@ -273,7 +273,7 @@ def test_strip_rule_reproduces_a_failure(addon: CorsAddon) -> None:
     """A strip rule turns a working response into the failure it reproduces."""
     f = make_flow(path="/broken/x", resp_headers=[("Access-Control-Allow-Origin", "*")])
     addon.request(f)
-    addon.responseheaders(f)
+    hook(addon, "responseheaders", f)
     addon.response(f)
     meta = f.metadata["cors"]
     assert (meta["verdict"], meta["reason"], meta["rule"]) == ("blocked", "MissingAllowOriginHeader", "break it")
@@ -302,7 +302,7 @@ def test_work_per_flow_does_not_grow_with_its_header_count(addon: CorsAddon, mon
             headers = PREFLIGHT if method == "OPTIONS" else {"Origin": APP, "X-Api-Key": "k"}
             f = make_flow(method, headers, 404 if method == "OPTIONS" else 200, extra, path=path)
             addon.request(f)
-            addon.responseheaders(f)
+            hook(addon, "responseheaders", f)
             addon.response(f)
             assert f.metadata["cors"]["rule"] == "forward"
         return lookups
@@ -314,7 +314,7 @@ def test_flows_without_a_matching_rule_are_untouched(addon: CorsAddon) -> None:
     """No rule matches: the server's answer passes as it is."""
     f = make_flow(path="/other")
     addon.request(f)
-    addon.responseheaders(f)
+    hook(addon, "responseheaders", f)
     addon.response(f)
     assert f.metadata["cors"]["rule"] is None
     assert f.metadata["cors"]["upstream"] is None
@@ -324,7 +324,7 @@ def test_same_origin_flows_are_never_rewritten(addon: CorsAddon) -> None:
     """Rules only touch cross-origin CORS flows."""
     f = make_flow(req_headers={"Origin": "http://api.localhost:8000"}, path="/forward/x")
     addon.request(f)
-    addon.responseheaders(f)
+    hook(addon, "responseheaders", f)
     addon.response(f)
     assert f.response is not None
     assert "Access-Control-Allow-Origin" not in f.response.headers
@@ -397,7 +397,7 @@ def test_invalid_edit_keeps_the_last_good_rules(
     assert f"{rules_file}:3:" in caplog.text
     f = make_flow(path="/forward/x")
     addon.request(f)
-    addon.responseheaders(f)
+    hook(addon, "responseheaders", f)
     addon.response(f)
     assert f.metadata["cors"]["rule"] == "forward"
 
@@ -436,3 +436,17 @@ def test_removing_the_option_drops_the_rules(addon: CorsAddon) -> None:
 def test_rules_file_text_is_dedented_yaml() -> None:
     """The RULES fixture above is itself a valid rule file (guards the other tests)."""
     assert textwrap.dedent(RULES).startswith("rules:")
+
+
+def test_responseheaders_hook_exists_only_while_rules_are_loaded(tmp_path: Path) -> None:
+    """mitmproxy dispatches every hook an addon has to every flow: without rules there is nothing for
+    responseheaders to do, so the addon has none (mitmproxy's own lookup: `getattr(addon, name)`, falsy = none)."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: local\n    match:\n      host: localhost\n    allow_origins: reflect\n")
+    addon = CorsAddon()
+    with taddons.context(addon) as tctx:
+        assert not getattr(addon, "responseheaders", None)
+        tctx.configure(addon, cors_rules=str(rules))
+        assert callable(addon.responseheaders)
+        tctx.configure(addon, cors_rules="")
+        assert not getattr(addon, "responseheaders", None)

@@ -17,6 +17,7 @@ from mitmproxy.test import taddons, tflow, tutils
 from mitmcors.addon import CorsAddon
 from tests.harness.chromium import effective
 from tests.harness.corpus import CORPUS, load, split_line
+from tests.support import hook
 
 T0 = 1_700_000_000.0  # the recorded times are relative to the scenario's first request
 SCENARIOS: dict[str, Any] = load()["scenarios"]
@@ -96,7 +97,7 @@ def replay(recorded: Sequence[Mapping[str, Any]]) -> list[http.HTTPFlow]:
             if what == "request":
                 addon.request(f)
             elif f.response is not None:
-                addon.responseheaders(f)
+                hook(addon, "responseheaders", f)
                 addon.response(f)
             if what == "response" and f.error is not None:
                 addon.error(f)

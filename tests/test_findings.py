@@ -513,3 +513,40 @@ def test_facts_hold_no_credential_values() -> None:
     facts = facts_of("f", request, response, kind)
     assert MARK not in repr(facts._replace(origin="", route=""))
     assert (facts.cookie, facts.authorization, facts.set_cookie) == (True, True, True)
+
+
+@pytest.mark.parametrize(
+    ("kind", "request_lines", "response_lines"),
+    [
+        pytest.param(Kind.ACTUAL, [("Cookie", "s=1")], [("Access-Control-Allow-Credentials", "true")], id="ACAC only"),
+        pytest.param(
+            Kind.ACTUAL, [], [("Vary", "Origin"), ("Set-Cookie", "a=1"), ("Cache-Control", "private")], id="no CORS"
+        ),
+        pytest.param(
+            Kind.PREFLIGHT,
+            [("Access-Control-Request-Method", "PUT"), ("Access-Control-Request-Headers", "x-a")],
+            [("Access-Control-Expose-Headers", "x-a")],
+            id="preflight without allow lists",
+        ),
+    ],
+)
+def test_a_response_without_evidence_headers_is_skipped_and_shows_nothing(
+    kind: Kind, request_lines: list[tuple[str, str]], response_lines: list[tuple[str, str]]
+) -> None:
+    """The addon looks only at responses that carry a header some finding is about (`may_show_findings`); the
+    others, judged anyway, show no finding, however often they are seen."""
+    method = "OPTIONS" if kind is Kind.PREFLIGHT else "GET"
+    request = Request(
+        method,
+        "https",
+        "api.example.com",
+        443,
+        "/v1/x",
+        PlainHeaders([("Origin", "https://a.example"), *request_lines]),
+    )
+    response = Response(200, PlainHeaders(response_lines))
+    assert not fnd.may_show_findings(response.headers)
+    tracker = FindingsTracker()
+    for i in range(5):
+        assert tracker.observe(facts_of(f"f{i}", request, response, kind.value)) == ()
+    assert tracker.findings() == ()

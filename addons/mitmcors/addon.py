@@ -93,6 +93,7 @@ class CorsAddon:
         self._blocked_preflights: LRU[tuple[str, str, str], FlowState] = LRU(1_000)
         self._ticker: asyncio.Task[None] | None = None
         self._has_ui = False  # mitmproxy console / mitmweb: tell them when a linked preflight changes
+        self.responseheaders: Callable[[http.HTTPFlow], None] | None = None  # the hook, while there are rules
         self.exit_status = 0  # 1 when cors_fail_on fails the run
         # Joins mitmproxy's addon chain at the first cors.probe only: an addon in the chain costs every event of
         # every flow a lookup, and nothing but a probe replay needs it.
@@ -204,6 +205,9 @@ class CorsAddon:
                 self._settings[name] = getattr(ctx.options, name)
         if "cors_rules" in updated:
             self.rule_file.load(ctx.options.cors_rules)
+            # mitmproxy looks a hook up on the addon at every event, and every hook an addon has costs every
+            # flow a dispatch: the responseheaders hook is there only while there are rules to apply.
+            self.responseheaders = self._responseheaders if self.rule_file.path else None
         if "cors_report" in updated:
             try:
                 self.output.open_report(ctx.options.cors_report)
@@ -340,7 +344,7 @@ class CorsAddon:
                 ctx.master.addons.trigger(UpdateHook([linked]))
 
     @never_raises
-    def responseheaders(self, f: http.HTTPFlow) -> None:
+    def _responseheaders(self, f: http.HTTPFlow) -> None:
         """Rewrite an actual CORS response's headers before they are sent on (works for streamed bodies)."""
         if f.response is None or self.rule_file.rules is None or self.prober.is_probe(f):
             return
@@ -388,8 +392,10 @@ class CorsAddon:
             s.verdict = v = evaluate(s.request, response, s.classification, stored)
         if not s.answered and not s.browser_failed and (kind is Kind.PREFLIGHT or kind is Kind.ACTUAL):
             # Findings judge the server: its own answer, before any rule changed it.
-            facts = findings.facts_of(s.flow_id, s.request, s.server_response or response, kind)
-            s.findings = tuple(x.annotation() for x in self.findings.observe(facts))
+            server = s.server_response or response
+            if findings.may_show_findings(server.headers):
+                facts = findings.facts_of(s.flow_id, s.request, server, kind)
+                s.findings = tuple(x.annotation() for x in self.findings.observe(facts))
         if v.blocked:
             include = v.credentials is Credentials.INCLUDE
             s.fix = fixes.rule_fix(s.rule, v) if s.rule else fixes.complete_fix(s.request, response, v, include)

@@ -99,6 +99,7 @@ class ListParseError(ValueError):
 
 
 @functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=1024)  # a handful of servers and pages, judged on every flow
 def serialize_origin(scheme: str, host: str, port: int) -> str:
     """[HTML] ASCII serialization of a tuple origin: default ports dropped, IPv6 bracketed, lowercase."""
     scheme = scheme.lower()
@@ -141,6 +142,7 @@ def resolve_redirect(base: str, location: str) -> RedirectTarget:
     return RedirectTarget(scheme, credentials, key)
 
 
+@functools.lru_cache(maxsize=1024)
 @functools.lru_cache(maxsize=1024)
 def normalize_origin(value: str) -> str | None:
     """Parse an `Origin` header value into its serialization; None when it is not a tuple origin.

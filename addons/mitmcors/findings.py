@@ -388,6 +388,21 @@ def _first(headers: HeaderLines, name: str) -> str | None:
     return values[0].strip() if values else None
 
 
+# Every finding is about one of these response headers (FindingsTracker._judge): a response with none of them
+# is no evidence of anything, and its flow is not looked at.
+_EVIDENCE: Final = (
+    "access-control-allow-origin",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+    "access-control-max-age",
+)
+
+
+def may_show_findings(response_headers: HeaderLines) -> bool:
+    """Whether a response can be evidence of a finding (most blocked responses cannot: no CORS headers)."""
+    return any(response_headers.get_all(name) for name in _EVIDENCE)
+
+
 def facts_of(flow_id: str, request: Request, response: Response, kind: str) -> FlowFacts:
     """Read a flow's facts off the evaluator's request and response (about a dozen header lookups)."""
     q, r = request.headers, response.headers

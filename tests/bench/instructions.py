@@ -9,6 +9,8 @@ same for the same work whatever else the machine does. This starts the harness b
 
 - `plain`: `mitmdump -q`;
 - `empty script`: `mitmdump -q -s <a script with no addon>` (mitmproxy's own script machinery: the baseline);
+- `no-op hooks`: `mitmdump -q -s <a script whose addon has mitmcors's hooks (request, response, error), each
+  doing nothing>`: what mitmproxy charges any addon with those hooks, the floor under mitmcors's own cost;
 - `mitmcors`: `mitmdump -q -s addons/cors.py`, no rules;
 - `mitmcors, 100 rules`: the same with a 100-rule `cors_rules` file whose *last* rule matches every request;
 - `empty script, default log` and `mitmcors, default log`: the two without `-q` (mitmdump prints a line per flow;
@@ -97,11 +99,30 @@ class Variant:
     quiet: bool
     rules: bool = False
     script: bool = True
+    noop_hooks: bool = False  # instead of mitmcors: an addon with its hooks, each doing nothing (the floor)
+
+
+# What any addon with mitmcors's hooks costs before it does anything: mitmproxy looks each hook up and calls it.
+NOOP_HOOKS = """\
+class NoOpHooks:
+    def request(self, flow):
+        pass
+
+    def response(self, flow):
+        pass
+
+    def error(self, flow):
+        pass
+
+
+addons = [NoOpHooks()]
+"""
 
 
 VARIANTS = (
     Variant("plain", addon=False, quiet=True, script=False),
     Variant("empty script", addon=False, quiet=True),
+    Variant("no-op hooks (the floor)", addon=False, quiet=True, noop_hooks=True),
     Variant("mitmcors", addon=True, quiet=True),
     Variant("mitmcors, 100 rules", addon=True, quiet=True, rules=True),
     Variant("empty script, default log", addon=False, quiet=False),
@@ -194,11 +215,15 @@ def measure_variant(
     out = work / f"{slug}.callgrind"
     valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no", sys.executable]
     empty = work / "empty_script.py"
+    if v.noop_hooks:
+        empty = work / "noop_hooks.py"
+        empty.write_text(NOOP_HOOKS)
     scripts = (addon,) if v.addon else (empty,) if v.script else ()
     args = ["-q"] if v.quiet else []
     if v.rules:
         args += ["--set", f"cors_rules={hundred_rules(work / 'hundred-rules.yaml')}"]
-    proxy = Mitmdump(work / slug, args, slug, work / "conf", scripts, False, valgrind, start_timeout=600).start()
+    # A confdir each: mitmdumps started at once would all write the CA into a shared one (and read it half-written).
+    proxy = Mitmdump(work / slug, args, slug, work / slug / "conf", scripts, False, valgrind, start_timeout=600).start()
     assert proxy.proc is not None
     result: dict[str, float] = {}
     try:
@@ -247,6 +272,7 @@ def measure(args: argparse.Namespace, report: dict[str, Any]) -> None:
         print(f"   {name:<34}" + "".join(f"{per_mix[m] / 1e6:>12.3f}" for m in MIXES))
     print("   added by mitmcors over the empty script, as a share of plain mitmdump:")
     checks = [
+        ("no-op hooks (the floor), -q", "no-op hooks (the floor)", "empty script", None),
         ("no rules, -q", "mitmcors", "empty script", TARGET_NO_RULES_PCT),
         ("100 rules, -q", "mitmcors, 100 rules", "empty script", TARGET_100_RULES_PCT),
         ("default log", "mitmcors, default log", "empty script, default log", None),

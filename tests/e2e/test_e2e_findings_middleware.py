@@ -43,7 +43,7 @@ AUTHORIZATION = ("Authorization", "Bearer s3cret-token")
 TRUSTED = ("https://app.example.test", "https://admin.example.test")
 # Pages of other sites calling the API (what makes a reflection sure: several origins of several sites).
 UNRELATED = ("https://shop.example.com", "https://news.example.org", "https://blog.example.net")
-PROBE_WAIT = 30.0
+PROBE_WAIT = 120.0  # an upper bound: the loop ends as soon as every probe is answered
 
 _APPS = (sys.executable, "-m", "tests.middleware.findings_apps")
 STARLETTE = Server("findings-starlette", (*_APPS, "starlette"))
