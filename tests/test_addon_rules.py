@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mitmproxy import flow, http
 from mitmproxy.test import taddons
 
@@ -450,3 +452,30 @@ def test_responseheaders_hook_exists_only_while_rules_are_loaded(tmp_path: Path)
         assert callable(addon.responseheaders)
         tctx.configure(addon, cors_rules="")
         assert not getattr(addon, "responseheaders", None)
+
+
+_NAMES = st.sampled_from(["Vary", "vary", "Access-Control-Allow-Origin", "X-A", "Content-Type"])
+_VALUES = st.sampled_from(["Origin", "*", "a", "b, c", ""])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(st.tuples(_NAMES, _VALUES), max_size=8),
+    edit=st.lists(st.tuples(_NAMES, st.lists(_VALUES, max_size=3).map(tuple)), max_size=4),
+)
+def test_one_pass_header_edit_equals_set_all_per_header(
+    lines: list[tuple[str, str]], edit: list[tuple[str, tuple[str, ...]]]
+) -> None:
+    """A rule's headers go on in one pass over the lines, with exactly the result of mitmproxy's
+    `Headers.set_all` applied per header in turn."""
+    from mitmproxy import http
+
+    from mitmcors.rewrite import _apply
+    from mitmcors.rules import HeaderEdit
+
+    one_pass = http.Headers([(n.encode(), v.encode()) for n, v in lines])
+    per_header = one_pass.copy()
+    _apply(one_pass, HeaderEdit(tuple(edit)))
+    for name, values in edit:
+        per_header.set_all(name, list(values))
+    assert one_pass.fields == per_header.fields

@@ -334,9 +334,10 @@ class CorsAddon:
             return
         s.preflight = link
         preflight = link.entry.owner
-        if include and not link.cached:
+        learnt = include and not link.cached and not preflight.credentials_learnt
+        if learnt:
             preflight.credentials_learnt = True  # the request it announced carries a cookie: mode "include"
-        self.output.covered(preflight, f.id)
+        self.output.covered(preflight, f.id, judged_anew=learnt)
         if self._has_ui:
             view = ctx.master.addons.get("view")  # type: ignore[no-untyped-call]
             linked = view.get_by_id(preflight.flow_id) if view is not None else None

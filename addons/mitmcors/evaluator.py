@@ -9,6 +9,7 @@ are the Fetch standard's (https://fetch.spec.whatwg.org/).
 from __future__ import annotations
 
 import enum
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
@@ -75,7 +76,8 @@ class PlainHeaders:
         return f"PlainHeaders({self._lines!r})"
 
 
-_WIRE_KEYS: dict[str, bytes] = {}  # header name as asked for → lowercased bytes key
+_WIRE_KEYS: dict[str, bytes] = {}
+_value_of = operator.itemgetter(1)  # header name as asked for → lowercased bytes key
 
 
 class WireHeaders:
@@ -89,31 +91,30 @@ class WireHeaders:
 
     def __init__(self, fields: Sequence[tuple[bytes, bytes]]) -> None:
         self._fields = fields
-        names = [name.lower() for name, _ in fields]
-        self._index: dict[bytes, bytes] = dict(zip(names, [value for _, value in fields], strict=True))
+        self._index: dict[bytes, bytes] = {name.lower(): value for name, value in fields}
         # Names on several lines (rare: two Allow-Origin lines, Set-Cookie, Vary ...) keep every value.
         self._repeated: dict[bytes, list[bytes]] = {}
-        if len(self._index) != len(names):
-            for key, (_, value) in zip(names, fields, strict=True):
-                self._repeated.setdefault(key, []).append(value)
+        if len(self._index) != len(fields):
+            for name, value in fields:
+                self._repeated.setdefault(name.lower(), []).append(value)
             self._repeated = {k: v for k, v in self._repeated.items() if len(v) > 1}
-        self._decoded: dict[bytes, list[str]] = {}
+        self._decoded: dict[str, list[str]] = {}  # by the name as asked for
 
     def get_all(self, name: str) -> list[str]:
+        decoded = self._decoded.get(name)
+        if decoded is not None:
+            return decoded
         key = _WIRE_KEYS.get(name)
         if key is None:
             key = name.lower().encode("latin-1", "replace")
             if len(_WIRE_KEYS) < 512:
                 _WIRE_KEYS[name] = key
-        decoded = self._decoded.get(key)
-        if decoded is None:
-            raw = self._repeated.get(key)
-            if raw is not None:
-                decoded = [v.decode("utf-8", "replace") for v in raw]
-            else:
-                one = self._index.get(key)
-                decoded = [] if one is None else [one.decode("utf-8", "replace")]
-            self._decoded[key] = decoded
+        if self._repeated and key in self._repeated:
+            decoded = [v.decode("utf-8", "replace") for v in self._repeated[key]]
+        else:
+            one = self._index.get(key)
+            decoded = [] if one is None else [one.decode("utf-8", "replace")]
+        self._decoded[name] = decoded
         return decoded
 
     def items(self, multi: bool = False) -> list[tuple[str, str]]:
@@ -124,6 +125,8 @@ class WireHeaders:
 
     def name_of_value_with_nul(self) -> str | None:
         """The first header whose value holds a NUL byte (a scan of the raw bytes, no decoding)."""
+        if b"\x00" not in b"".join(map(_value_of, self._fields)):  # one C-level pass: the usual answer
+            return None
         for name, value in self._fields:
             if b"\x00" in value:
                 return name.decode("utf-8", "replace")

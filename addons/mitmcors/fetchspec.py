@@ -124,6 +124,7 @@ class RedirectTarget(NamedTuple):
     key: str | None  # `url_key` of an http(s) target with a host, else None
 
 
+@functools.lru_cache(maxsize=256)  # the CORS check and the redirect link resolve the same pair, one after the other
 def resolve_redirect(base: str, location: str) -> RedirectTarget:
     """Resolve `location` against `base` the way the URL parser does (relative references included)."""
     try:

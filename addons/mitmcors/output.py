@@ -117,13 +117,19 @@ class Output:
                 self._write(state, annotation)
         return annotation
 
-    def covered(self, preflight: FlowState, request_id: str) -> None:
-        """A request was let through by `preflight`: list it there (annotation and held report line)."""
+    def covered(self, preflight: FlowState, request_id: str, judged_anew: bool = False) -> None:
+        """A request was let through by `preflight`: list it there (annotation and held report line).
+        `judged_anew`: what the preflight's annotation says changed too (its credentials mode became known)."""
         preflight.requests_covered += 1
         if preflight.requests_covered <= MAX_REQUEST_IDS:
             preflight.request_ids.append(request_id)
         if preflight.verdict is not None:
-            preflight.metadata["cors"] = render(preflight)
+            shown = preflight.metadata.get("cors")
+            if judged_anew or not isinstance(shown, dict) or shown.get("kind") != "preflight":
+                preflight.metadata["cors"] = render(preflight)
+            else:  # only its links grew (a page re-using a cached preflight does this on every request)
+                shown["request_ids"] = list(preflight.request_ids)
+                shown["requests_covered"] = preflight.requests_covered
         held = self._held.pop(preflight.flow_id, None)
         if held is not None:
             self._write(held[1])

@@ -20,8 +20,32 @@ def may_change(f: http.HTTPFlow, rule: Rule) -> bool:
 
 
 def _apply(headers: http.Headers, edit: HeaderEdit) -> None:
-    for name, values in edit.replace:
-        headers.set_all(name, list(values))
+    """`headers.set_all(name, values)` for every header of the edit, in one pass over the lines (set_all makes
+    one per header): a replaced header keeps its lines' places and names while it has values for them, the
+    values left over go at the end, a removed header (no values) loses its lines."""
+    if not edit.replace:
+        return
+    if len({name.lower() for name, _ in edit.replace}) != len(edit.replace):  # a name twice: in turn, as set_all
+        for name, values in edit.replace:
+            headers.set_all(name, list(values))
+        return
+    pending = {
+        name.lower().encode("utf-8", "surrogateescape"): (
+            name.encode("utf-8", "surrogateescape"),
+            [v.encode("utf-8", "surrogateescape") for v in values],
+        )
+        for name, values in edit.replace
+    }
+    fields: list[tuple[bytes, bytes]] = []
+    for field in headers.fields:
+        replaced = pending.get(field[0].lower())
+        if replaced is None:
+            fields.append(field)
+        elif replaced[1]:
+            fields.append((field[0], replaced[1].pop(0)))
+    for name, values in pending.values():
+        fields.extend((name, value) for value in values)
+    headers.fields = tuple(fields)
 
 
 def _preflight_edit(rule: Rule, state: FlowState, response: http.Response | None) -> HeaderEdit:

@@ -29,7 +29,9 @@ from tests.bench.common import (
     verdict_word,
 )
 
-EVALUATOR_TARGET_US = 20.0
+# At most 10 µs per flow where the speed reference, sum(range(1000)), takes 10 µs: a ratio, so that machines
+# of different speed (and one machine at different moments) are judged alike.
+EVALUATOR_TARGET_RATIO = 1.0
 
 
 PLAIN, MITM, INDEXED = "PlainHeaders (prebuilt)", "mitmproxy Headers", "WireHeaders from raw fields (the addon)"
@@ -102,11 +104,11 @@ def bench_evaluator(quick: bool) -> dict[str, Any]:
 def print_evaluator(r: dict[str, Any]) -> None:
     print(
         f"1. Evaluator: evaluate(Request, Response) per call, mix of {len(CASES)} cases "
-        f"(target < {EVALUATOR_TARGET_US:g} us, judged on best-of)"
+        f"(target: at most {EVALUATOR_TARGET_RATIO:g} x the speed reference, judged on best-of)"
     )
     print(f"   {'headers':<38}{'best us':>9}{'median us':>11}{'worst us':>10}")
     for label, t in r["mix"].items():
-        judged = f"   {verdict_word(t.best < EVALUATOR_TARGET_US)}" if label == INDEXED else "   (comparison)"
+        judged = "   (the addon's path)" if label == INDEXED else "   (comparison)"
         print(f"   {label:<38}{t.best:>9.2f}{t.median:>11.2f}{t.worst:>10.2f}{judged}")
     labels = list(r["per_case"])
     short = {PLAIN: "Plain", MITM: "Headers", INDEXED: "Wire"}
@@ -129,12 +131,13 @@ def measure(args: argparse.Namespace, report: dict[str, Any]) -> None:
     )
     print_targets()
     t = ev["mix"][INDEXED]
-    ok = t.best < EVALUATOR_TARGET_US
+    ratio = t.best / speed
+    ok = ratio <= EVALUATOR_TARGET_RATIO
     print(
-        f"   evaluator < {EVALUATOR_TARGET_US:g} us per call, {INDEXED}: best {t.best:.2f} us "
-        f"(median {t.median:.2f})  {verdict_word(ok)}"
+        f"   evaluator per flow <= {EVALUATOR_TARGET_RATIO:g} x sum(range(1000)), {INDEXED}: best {t.best:.2f} us "
+        f"= {ratio:.2f} x the reference ({speed:.1f} us)  {verdict_word(ok)}"
     )
-    report["targets"] = {f"evaluator_best_us[{INDEXED}]": t.best, f"evaluator_pass[{INDEXED}]": ok}
+    report["targets"] = {f"evaluator_best_us[{INDEXED}]": t.best, "evaluator_ratio": ratio, "evaluator_pass": ok}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
