@@ -43,8 +43,8 @@ def _apply(headers: http.Headers, edit: HeaderEdit) -> None:
             fields.append(field)
         elif replaced[1]:
             fields.append((field[0], replaced[1].pop(0)))
-    for name, values in pending.values():
-        fields.extend((name, value) for value in values)
+    for raw_name, left_over in pending.values():
+        fields.extend((raw_name, value) for value in left_over)
     headers.fields = tuple(fields)
 
 
