@@ -716,3 +716,43 @@ def test_host_index_finds_exactly_what_trying_every_rule_finds(rules: list[list[
         if globs is None or any(fnmatch.fnmatchcase(host, g) for g in globs)
     ]
     assert [r.name for r in ruleset._candidates(host)] == expected
+
+
+def test_a_reload_leaves_the_collector_and_the_switch_interval_as_it_found_them(tmp_path: Path) -> None:
+    """A reload pauses the garbage collector and shortens the GIL's switch interval while its worker thread reads
+    the file (so the event loop is not stalled); afterwards both are as they were, and the new rules are in."""
+    import asyncio
+    import gc
+    import os
+    import time
+
+    from mitmcors.rulefile import RuleFile
+
+    path = tmp_path / "rules.yaml"
+    path.write_text("rules:\n  - name: old\n    strip: [x-a]\n")
+    os.utime(path, (time.time() - 10, time.time() - 10))
+    rule_file = RuleFile()
+    rule_file.load(str(path))
+    path.write_text("rules:\n  - name: new\n    strip: [x-a]\n")
+
+    async def reload() -> None:
+        for _ in range(3):  # the settle check wants the same file twice
+            await rule_file.check_async()
+
+    interval, enabled = sys.getswitchinterval(), gc.isenabled()
+    asyncio.run(reload())
+    assert rule_file.rules is not None and [r.name for r in rule_file.rules.rules] == ["new"]
+    assert (sys.getswitchinterval(), gc.isenabled()) == (interval, enabled)
+
+
+def test_a_replaced_rule_set_is_dismantled_entry_by_entry() -> None:
+    """The rules a reload replaced are freed one by one in a worker: `dismantle` empties the index and the
+    per-host cache and hands back every rule."""
+    ruleset = parse_rules(
+        "rules:\n  - name: a\n    strip: [x-a]\n    match:\n      host: [a.test, '*.b.test']\n",
+        "r.yaml",
+        compile_filter,
+    )
+    assert [r.name for r in ruleset._candidates("x.b.test")] == ["a"]
+    assert [r.name for r in ruleset.dismantle()] == ["a"]
+    assert ruleset._candidates("a.test") == ()  # the index is empty now

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import sys
+from collections.abc import Iterator
 
 from mitmproxy import flowfilter
 
@@ -135,27 +137,38 @@ def _parse_beside_the_loop(path: str) -> RuleSet | OSError | RuleFileError:
     The rules are collected with everything else at the next full collection. And while it reads, the thread
     gives the GIL up every millisecond rather than every five, so the loop waits at most about that long.
     """
-    enabled, interval = gc.isenabled(), sys.getswitchinterval()
-    gc.disable()
-    sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
-    try:
-        return _parse(path)
-    finally:
-        gc.freeze()
-        gc.unfreeze()
-        sys.setswitchinterval(interval)
-        if enabled:
-            gc.enable()
+    with _sharing_the_gil():
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return _parse(path)
+        finally:
+            gc.freeze()
+            gc.unfreeze()
+            if enabled:
+                gc.enable()
 
 
 def _free_beside_the_loop(box: list[RuleSet | None]) -> None:
     """Drop the replaced rules a rule at a time in a worker thread (freed at once, 10,000 rules hold the GIL
     for milliseconds)."""
-    old = box.pop()
-    rules = list(old.rules) if old is not None else []
-    del old
-    while rules:
-        rules.pop()
+    with _sharing_the_gil():
+        old = box.pop()
+        rules = old.dismantle() if old is not None else []
+        del old
+        while rules:
+            rules.pop()
+
+
+@contextlib.contextmanager
+def _sharing_the_gil() -> Iterator[None]:
+    """While a worker thread works through a big rule file, it hands the GIL back every millisecond."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def _parse(path: str) -> RuleSet | OSError | RuleFileError:
