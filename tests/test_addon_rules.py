@@ -168,6 +168,15 @@ def test_failed_flow_is_never_rewritten(addon: CorsAddon) -> None:
     assert f.metadata["cors"]["dry_run"]["verdict"] == "allowed"
 
 
+def test_explain_of_a_ruled_flow_says_what_the_server_alone_got(addon: CorsAddon) -> None:
+    """cors.explain (and the CORS view) name the rule and the server's own verdict in words."""
+    f = make_flow("OPTIONS", PREFLIGHT, status=404, path="/forward/x")
+    run(addon, f)
+    text = "\n".join(addon.explain_command([f]))
+    assert "rewritten by rule 'forward'" in text
+    assert "the server's own answer: BLOCKED — Chromium PreflightMissingAllowOriginHeader" in text
+
+
 def test_forwarded_failing_preflight_is_fixed_and_keeps_upstream_verdict(addon: CorsAddon) -> None:
     """A 404 without CORS headers becomes a passing 204; upstream still says what the server did."""
     f = make_flow("OPTIONS", PREFLIGHT, status=404, path="/forward/x")

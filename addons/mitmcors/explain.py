@@ -32,6 +32,15 @@ def _outcome(o: Outcome) -> str:
     return f"BLOCKED — Chromium {o.reason.value if o.reason else '-'}, Firefox {o.firefox_reason or '-'}"
 
 
+def _upstream_text(upstream: Any) -> str:
+    """The server's own verdict (`annotation["upstream"]`) in words."""
+    if not isinstance(upstream, dict):
+        return "not judged"
+    if upstream.get("verdict") == "blocked":
+        return f"BLOCKED — Chromium {upstream.get('reason') or '-'}, Firefox {upstream.get('firefox_reason') or '-'}"
+    return str(upstream.get("message") or upstream.get("verdict") or "not judged")
+
+
 def explain(request: Request, response: Response, annotation: dict[str, Any] | None = None) -> str:
     """A multi-line explanation of how Chromium and Firefox judge this request/response pair."""
     c = classify(request)
@@ -93,7 +102,8 @@ def explain(request: Request, response: Response, annotation: dict[str, Any] | N
             links.append(f"follows redirect {annotation['redirected_from']}")
         if annotation.get("rule"):
             links.append(
-                f"rewritten by rule {annotation['rule']!r}; the server's own answer: {annotation.get('upstream')}"
+                f"rewritten by rule {annotation['rule']!r}; the server's own answer: "
+                + _upstream_text(annotation.get("upstream"))
             )
         if links:
             out.append("  6. Links: " + "; ".join(links))
