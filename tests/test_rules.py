@@ -722,6 +722,7 @@ def test_a_reload_leaves_the_collector_and_the_switch_interval_as_it_found_them(
     """A reload pauses the garbage collector and shortens the GIL's switch interval while its worker thread reads
     the file (so the event loop is not stalled); afterwards both are as they were, and the new rules are in."""
     import asyncio
+    import concurrent.futures
     import gc
     import os
     import time
@@ -740,7 +741,9 @@ def test_a_reload_leaves_the_collector_and_the_switch_interval_as_it_found_them(
             await rule_file.check_async()
 
     interval, enabled = sys.getswitchinterval(), gc.isenabled()
-    asyncio.run(reload())
+    # A thread of its own: the session's Playwright (tests/conftest.py) may run an event loop in this one.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(reload())).result()
     assert rule_file.rules is not None and [r.name for r in rule_file.rules.rules] == ["new"]
     assert (sys.getswitchinterval(), gc.isenabled()) == (interval, enabled)
 
