@@ -167,3 +167,42 @@ def test_rule_key_for_a_disallowed_method() -> None:
     v = evaluate(preflight(), response(204, (ACAO, APP), (ACAM, "GET"), (ACAH, "x-a, x-b")))
     assert v.outcome.reason is Reason.MethodDisallowedByPreflightResponse
     assert rule_fix("api", v).key == "allow_methods"
+
+
+def _corpus_pairs() -> list[tuple[str, Request, Response]]:
+    """Every cross-origin request/response pair of the recorded Chromium corpus (tests/corpus/chromium.json)."""
+    from mitmcors import state
+    from tests.test_corpus import SCENARIOS, build
+
+    pairs = []
+    for name, scenario in SCENARIOS.items():
+        for i, recorded in enumerate(scenario["flows"]):
+            f = build(recorded)
+            if f.response is None or not state.has_origin(f.request.headers):
+                continue
+            pairs.append((f"{name}#{i}", state.as_request(f), state.as_response(f.response)))
+    return pairs
+
+
+@pytest.mark.parametrize("include", [False, True], ids=["omit", "include"])
+def test_judge_decides_as_evaluate_does_on_every_recorded_pair(include: bool) -> None:
+    """The complete fix checks a fixed response with `judge` (the outcome alone); on every cross-origin pair the
+    browsers were recorded on, it decides what `evaluate` decides for the same credentials mode."""
+    from mitmcors.evaluator import Credentials, Kind, judge
+
+    checked = 0
+    for where, request, response in _corpus_pairs():
+        c = classify(request)
+        if c.kind not in (Kind.PREFLIGHT, Kind.ACTUAL):
+            continue
+        v = evaluate(request, response, c)
+        if include and v.credentials is not Credentials.INCLUDE:
+            expected = v.if_credentials or v.outcome
+        elif not include and v.credentials is Credentials.INCLUDE:
+            continue  # a cookie on the wire: the flow has no 'omit' outcome to compare
+        else:
+            expected = v.outcome
+        got = judge(request, response, c.kind, include)
+        assert (got.allowed, got.reason) == (expected.allowed, expected.reason), where
+        checked += 1
+    assert checked > 100

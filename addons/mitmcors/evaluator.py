@@ -948,6 +948,20 @@ def evaluate(
     )
 
 
+def judge(request: Request, response: Response, kind: Kind, include: bool) -> Outcome:
+    """The outcome alone, under one credentials mode, of a preflight or CORS request: what `evaluate` decides for
+    that mode (its `outcome`, or `if_credentials` for `include`), without the warnings, unreadable headers,
+    cache facts and redirect target `evaluate` works out beside it. For checking a changed response (the
+    complete fix) cheaply."""
+    origin = request.origin_header or ""
+    unparsable = _rejected_before_cors(response, kind)
+    if unparsable is not None:
+        return unparsable
+    if kind is Kind.PREFLIGHT:
+        return _judge_preflight(request, response, origin, include, _PreflightInput.read(request, response))[0]
+    return _judge_actual(request, response, origin, include)
+
+
 def _could_be_no_cors(request: Request) -> bool:
     """A simple POST without Fetch Metadata: byte-for-byte the same as a no-cors POST."""
     return (

@@ -20,8 +20,7 @@ from mitmcors.evaluator import (
     Request,
     Response,
     Verdict,
-    classify,
-    evaluate,
+    judge,
     requested_by_preflight,
 )
 from mitmcors.reasons import PREFLIGHT_BASE, Reason
@@ -205,7 +204,7 @@ def complete_fix(request: Request, response: Response, verdict: Verdict, include
             if target.has_credentials:
                 notes.append("redirect to a Location without 'user:password@'")
         fixed = _applied(response, after)
-    if _still_blocked(request, fixed, include):
+    if _still_blocked(request, verdict.kind, fixed, include):
         notes.append("headers alone cannot make it pass: see the message")
     return CompleteFix(fix if fix and (fix.set or fix.status) else None, after if after.set else None, tuple(notes))
 
@@ -231,11 +230,6 @@ def _preflight_fix(
     return ResponseFix(tuple(changes), None if ok_status else 204, ("Location",) if redirect else ())
 
 
-def _still_blocked(request: Request, fixed: Response, include: bool) -> bool:
+def _still_blocked(request: Request, kind: Kind, fixed: Response, include: bool) -> bool:
     """Would the fixed response still be blocked under credentials mode `include`?"""
-    c = classify(request)
-    if include and c.kind is Kind.ACTUAL and not request.headers.get_all("cookie"):
-        request = request._replace(headers=PlainHeaders([*request.headers.items(), ("Cookie", "x")]))
-    v = evaluate(request, fixed, c)
-    outcome = v.if_credentials if include and v.if_credentials is not None else v.outcome
-    return not outcome.allowed
+    return not judge(request, fixed, kind, include).allowed
