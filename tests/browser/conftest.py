@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +17,8 @@ from tests.harness.browser import PAGE_HTML, Env
 from tests.harness.chromium import CHROMIUM, launch_args
 from tests.harness.corpus import FIREFOX_CORPUS, CorpusSession
 from tests.harness.firefox import Firefox
-from tests.harness.mitmdump import ADDON, Mitmdump
+from tests.harness.mitmdump import Mitmdump, browser_mitmdump
 
-HERE = Path(__file__).resolve().parent
-HARNESS_ADDON = HERE / "harness_addon.py"
 # Every answer that does not say otherwise: plain text, never cached by the browsers.
 DEFAULTS = (("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", "no-store"))
 PAGE = Answer(body=PAGE_HTML, content_type="text/html; charset=utf-8")
@@ -41,22 +38,6 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
         b.route("/", PAGE)
         b.route("/page", PAGE)
         yield b
-
-
-def browser_mitmdump(backend: Backend, work: Path, *extra: str) -> Mitmdump:
-    """A mitmdump (not started yet) with the CORS addon and the harness addon, plus ``extra`` arguments (e.g.
-    ``--set cors_rules=…``), in ``work``."""
-    assert backend.https_port is not None
-    args = [
-        "--set",
-        "ssl_insecure=true",
-        "--set",
-        f"harness_http_port={backend.http_port}",
-        "--set",
-        f"harness_https_port={backend.https_port}",
-        *extra,
-    ]
-    return Mitmdump(work, args, scripts=(ADDON, HARNESS_ADDON))
 
 
 @pytest.fixture(scope="session")

@@ -29,13 +29,12 @@ import pytest
 
 from tests.harness.backend import Backend, Seen
 from tests.harness.client import cors_headers, preflight_headers, send
-from tests.harness.mitmdump import ADDON, REPO, Mitmdump, read_back
+from tests.harness.mitmdump import ADDON, HARNESS_ADDON, Mitmdump, read_back
 from tests.harness.report import Report, path_of
 from tests.middleware.servers import EXPRESS_SERVER, Server, Servers, express_missing, group, route_wire
 
 pytestmark = pytest.mark.e2e
 
-HARNESS_ADDON = REPO / "tests" / "browser" / "harness_addon.py"  # resolves *.test names to 127.0.0.1
 DRIVER = Path(__file__).resolve().parent / "findings_probe_driver.py"
 MARK = ("X-Findings-Probe", "1")
 COOKIE = ("Cookie", "session=s3cret-cookie")

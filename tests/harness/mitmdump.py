@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.harness.backend import HeaderLines
+from tests.harness.backend import Backend, HeaderLines
 from tests.harness.client import Reply, send
 from tests.harness.ports import free_port, wait_listening
 from tests.harness.report import REPORT_WAIT, Report
@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 # The addon under test; CORS_ADDON points the suites at another copy (e.g. a mutated one).
 ADDON = Path(os.environ.get("CORS_ADDON") or REPO / "addons" / "cors.py")
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
+# The browser suite's mitmdump addon: test host names to the backend, and a control endpoint (its docstring).
+HARNESS_ADDON = REPO / "tests" / "browser" / "harness_addon.py"
 
 
 @dataclass
@@ -193,3 +195,19 @@ def read_back(
 
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+
+def browser_mitmdump(backend: Backend, work: Path, *extra: str, name: str = "mitmdump") -> Mitmdump:
+    """A mitmdump (not started yet) with the CORS addon and the browser suite's harness addon routing the test
+    host names to `backend`, plus ``extra`` arguments (e.g. ``--set cors_rules=…``), in ``work``."""
+    assert backend.https_port is not None
+    args = [
+        "--set",
+        "ssl_insecure=true",
+        "--set",
+        f"harness_http_port={backend.http_port}",
+        "--set",
+        f"harness_https_port={backend.https_port}",
+        *extra,
+    ]
+    return Mitmdump(work, args, name=name, scripts=(ADDON, HARNESS_ADDON))

@@ -61,11 +61,10 @@ from typing import Any
 from tests.harness.backend import Answer, Backend
 from tests.harness.chromium import CHROMIUM, launch_args
 from tests.harness.firefox import Firefox
-from tests.harness.mitmdump import ADDON, REPO, Mitmdump
+from tests.harness.mitmdump import Mitmdump, browser_mitmdump
 from tests.harness.report import line_time, path_of
 
 HERE = Path(__file__).resolve().parent
-HARNESS_ADDON = REPO / "tests" / "browser" / "harness_addon.py"
 BROWSERS = ("chromium", "firefox")
 PAGE_ORIGIN = "https://app.example.test"
 API = "https://api.example.test"
@@ -164,17 +163,7 @@ def live_proxy(work: Path) -> Iterator[tuple[Backend, Mitmdump]]:
     """The backend and a running mitmdump (the CORS addon, then the harness addon), as in the browser suite."""
     with Backend(tls_dir=work, tls_hosts=TLS_HOSTS, defaults=DEFAULTS) as backend:
         routes(backend)
-        assert backend.https_port is not None
-        args = [
-            "--set",
-            "ssl_insecure=true",
-            "--set",
-            f"harness_http_port={backend.http_port}",
-            "--set",
-            f"harness_https_port={backend.https_port}",
-        ]
-        proxy = Mitmdump(work / "mitmdump", args, name="live", scripts=(ADDON, HARNESS_ADDON))
-        with proxy:
+        with browser_mitmdump(backend, work / "mitmdump", name="live") as proxy:
             yield backend, proxy
 
 
