@@ -386,6 +386,7 @@ HOSTILE = [
     pytest.param("", "not_a_rule_file", "", 1, id="empty file"),
     pytest.param("rules:\n", "not_a_list", "rules", 1, id="rules key with no list"),
     pytest.param(_ALIAS_BOMB + "rules: []\n", "too_large", "", 1, id="alias bomb"),
+    pytest.param("rules: &a [*a]\n", "too_large", "", 1, id="alias of itself"),
     pytest.param("rules:\n" + "".join("  " * i + "-\n" for i in range(1, 100)), "too_large", "", 66, id="deep nesting"),
     pytest.param(in_rule("max_age: " + "9" * 5000), "invalid_max_age", "max_age", 3, id="5000-digit integer"),
     pytest.param(in_rule("max_age: 0x_"), "invalid_max_age", "max_age", 3, id="0x_"),

@@ -194,19 +194,27 @@ def release(root: Any) -> None:
     A big rule file is a million small objects. Dropped at once, they are freed in one cascade of C calls that
     holds the GIL for tens of milliseconds: the event loop stalls even though the file was read in a worker
     thread. Freed here, in a Python loop, the loop gets the GIL back every switch interval.
+
+    Each node is visited once: aliases share nodes, and `&a [*a]` makes a node its own child.
     """
     order = [root]
+    seen = {id(root)}
     i = 0
     while i < len(order):
         value = order[i].value
+        children: list[Any] = []
         if isinstance(value, dict):
-            order.extend(value.values())
+            children.extend(value.values())
         elif isinstance(value, list):
             for item in value:
                 if isinstance(item, tuple):  # a YAML mapping node's (key, value) pairs
-                    order.extend(item)
+                    children.extend(item)
                 else:
-                    order.append(item)
+                    children.append(item)
+        for child in children:
+            if id(child) not in seen:
+                seen.add(id(child))
+                order.append(child)
         i += 1
     while order:
         # Its children went before it, so it frees only itself (and a node's marks). Located is frozen.
