@@ -63,6 +63,15 @@ def never_raises(hook: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _stop(unsent: FlowState, preflight: FlowState) -> bool:
+    """Judge a HAR's never-sent request as stopped by its blocked preflight; False if either is not judged."""
+    if unsent.verdict is None or preflight.verdict is None:
+        return False
+    unsent.stopped_by = preflight
+    unsent.verdict = stopped_by_preflight(unsent.verdict, preflight.verdict, preflight.flow_id)
+    return True
+
+
 def _exit_with(status: int) -> None:
     """The process's last act: mitmproxy's `main` returns normally after `done`, so the exit status can only
     be set once everything else has finished. Flush what is buffered, then exit with `status`."""
@@ -420,9 +429,8 @@ class CorsAddon:
         preflight = self._blocked_preflights.get(key)
         if preflight is None:
             self._unsent.put(key, (f, s))
-        elif s.verdict is not None and preflight.verdict is not None:
-            s.stopped_by = preflight
-            s.verdict = stopped_by_preflight(s.verdict, preflight.verdict, preflight.flow_id)
+        else:
+            _stop(s, preflight)
 
     def _pair_preflight(self, preflight: FlowState, method: str) -> None:
         """A blocked preflight read back from a capture: the never-sent request it stopped, if already seen, is
@@ -431,12 +439,8 @@ class CorsAddon:
         unsent = self._unsent.pop(key, None)
         if unsent is None:
             self._blocked_preflights.put(key, preflight)
-            return
-        f, s = unsent
-        if s.verdict is not None and preflight.verdict is not None:
-            s.stopped_by = preflight
-            s.verdict = stopped_by_preflight(s.verdict, preflight.verdict, preflight.flow_id)
-            self.output.publish(f, s, time.monotonic(), again=True)
+        elif _stop(unsent[1], preflight):
+            self.output.publish(unsent[0], unsent[1], time.monotonic(), again=True)
 
     def _revalidation(self, s: FlowState, response: Response) -> Response | None:
         """Keep what the browser's HTTP cache keeps of this response; for a 304, the response it refreshes."""

@@ -76,8 +76,8 @@ class PlainHeaders:
         return f"PlainHeaders({self._lines!r})"
 
 
-_WIRE_KEYS: dict[str, bytes] = {}
-_value_of = operator.itemgetter(1)  # header name as asked for → lowercased bytes key
+_WIRE_KEYS: dict[str, bytes] = {}  # header name as asked for → lowercased bytes key
+_value_of = operator.itemgetter(1)  # a header line's value
 
 
 class WireHeaders:

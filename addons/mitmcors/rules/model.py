@@ -167,7 +167,7 @@ class HostIndex:
                     self._exact.setdefault(glob, []).append(i)
                 elif glob.startswith("*.") and rest and not _GLOB_CHARS.intersection(rest):
                     self._suffix.setdefault(rest, []).append(i)
-                elif (i, rule.host_regex) not in self._other:
+                elif not self._other or self._other[-1][0] != i:  # once per rule (the rules come in order)
                     self._other.append((i, rule.host_regex))
 
     def clear(self) -> None:
