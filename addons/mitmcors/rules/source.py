@@ -195,30 +195,26 @@ def release(root: Any) -> None:
     holds the GIL for tens of milliseconds: the event loop stalls even though the file was read in a worker
     thread. Freed here, in a Python loop, the loop gets the GIL back every switch interval.
 
-    Each node is visited once: aliases share nodes, and `&a [*a]` makes a node its own child.
+    Each node's value is taken when it is visited, so a node reached again through an alias (`&a [*a]` makes a
+    node its own child) has nothing left to walk: the walk is as long as the file, not as its expansion.
     """
     order = [root]
-    seen = {id(root)}
     i = 0
     while i < len(order):
-        value = order[i].value
-        children: list[Any] = []
+        node = order[i]
+        value = node.value
+        object.__setattr__(node, "value", None)  # Located is frozen; its children stay alive in `order`
         if isinstance(value, dict):
-            children.extend(value.values())
+            order.extend(value.values())
         elif isinstance(value, list):
             for item in value:
                 if isinstance(item, tuple):  # a YAML mapping node's (key, value) pairs
-                    children.extend(item)
+                    order.extend(item)
                 else:
-                    children.append(item)
-        for child in children:
-            if id(child) not in seen:
-                seen.add(id(child))
-                order.append(child)
+                    order.append(item)
         i += 1
     while order:
-        # Its children went before it, so it frees only itself (and a node's marks). Located is frozen.
-        object.__setattr__(order.pop(), "value", None)
+        order.pop()  # the last reached first: each frees itself alone (and a node's marks)
 
 
 def load(text: str) -> tuple[Located | None, list[tuple[str, int, int]]]:
