@@ -9,8 +9,8 @@ cache, a glob host + path, a miss, and hosts seen for the first time (each timed
 the index lookup; target ≤ 20 µs); the time to parse and validate the whole file (what a reload costs, in the
 worker thread); and the reload the way the addon does it (`RuleFile.check_async`: the file is read, parsed and
 validated in a worker thread, then swapped in) while the event loop judges flows through the addon's hooks
-without pause: the longest stall of the loop (a 1 ms ticker's worst lateness) during the reload, next to the same
-without a reload (target < 10 ms).
+without pause: the longest stall of the loop (a 1 ms ticker's worst lateness) from the change of the file to
+two seconds after the new rules are in, next to the same without a reload (target < 10 ms).
 """
 
 from __future__ import annotations
@@ -151,7 +151,8 @@ async def _reload_stall(path: Path, text: str, reload: bool, seconds: float) -> 
             await rule_file.check_async()  # the settle check needs two looks at an unchanged file
             await asyncio.sleep(0.05)
         took = time.perf_counter() - t0
-        await asyncio.sleep(0.2)
+        # Two seconds more: a reload that only put work off (garbage left for a later collection) stalls here.
+        await asyncio.sleep(2.0)
         return took
 
     tasks = [asyncio.create_task(ticker()), asyncio.create_task(traffic())]
