@@ -16,7 +16,9 @@ What Firefox did is read in its chrome context (``-remote-allow-system-access``)
 
 A message is about the latest flow to its URL that had started when it was logged (its report line's
 timestamp is the flow's start): a failed preflight's message lands on the OPTIONS line (the actual request never
-leaves Firefox). The first message per line is Firefox's reason; the ones after it are consequences
+leaves Firefox). A message can be logged after the page's next request to the same URL started, so a repeat of
+the very same message goes to the latest earlier flow without one (seen once in CI: two identical blocked GETs
+sent back to back). The first message per line is Firefox's reason; the ones after it are consequences
 (``CORSDidNotSucceed2`` with ``Status code: (null)`` for the request whose preflight or redirect failed, and
 ``CORSPreflightDidNotSucceed3`` after a refused preflight redirect). Lines without a message were let through.
 
@@ -398,9 +400,20 @@ def blocked_lines(result: FirefoxResult) -> tuple[dict[int, Message], list[str]]
         ]
         if not started:
             problems.append(f"Firefox blocked {url} ({m.category}) but no report line is about it: {m.text}")
-        elif started[-1] not in reasons:
-            reasons[started[-1]] = m
+            continue
+        line = started[-1]
+        if line in reasons and _same(reasons[line], m):
+            # Firefox logs one reason per channel, so a repeat of the very same message is about another flow: the
+            # message can be logged after the page's next request to that URL started (the rejected fetch resolves
+            # before the message is created), so it goes to the latest earlier flow still without a reason.
+            line = next((i for i in reversed(started) if i not in reasons), line)
+        if line not in reasons:
+            reasons[line] = m
     return reasons, problems
+
+
+def _same(a: Message, b: Message) -> bool:
+    return (a.category, a.text) == (b.category, b.text)
 
 
 def expectations(result: FirefoxResult) -> Expectations:
