@@ -12,6 +12,7 @@ import pytest
 from mitmproxy import ctx, http
 from mitmproxy.test import taddons, tflow, tutils
 
+from mitmcors import state
 from mitmcors.addon import CorsAddon
 from mitmcors.annotation import CorsAnnotation
 from mitmcors.output import BLOCKED_MARKER, CREDENTIALS_MARKER
@@ -119,6 +120,24 @@ def test_summary_counts_credentials_dependent_flows(addon: CorsAddon) -> None:
     d = addon.output.summary.as_dict()
     assert (d["blocked"], d["credentials_dependent"]) == (0, 1)
     assert d["credentials_dependent_by_reason"] == {"WildcardOriginNotAllowed": 1}
+
+
+@pytest.mark.parametrize(
+    ("scheme", "host", "port", "path"),
+    [
+        pytest.param("https", "api.localhost", 443, "/v1/items?page=2", id="default port"),
+        pytest.param("http", "api.localhost", 8000, "/v1/items", id="other port"),
+        pytest.param("http", "::1", 8000, "/x", id="IPv6 literal"),
+        pytest.param("https", "xn--bcher-kva.example", 443, "/", id="IDN host"),
+    ],
+)
+def test_the_url_written_out_is_mitmproxys(scheme: str, host: str, port: int, path: str) -> None:
+    """The flow's state builds its URL only when something writes it out: the same string as `Request.url`."""
+    f = make_flow()
+    f.request.scheme, f.request.host, f.request.port, f.request.path = scheme, host, port, path
+    s = state.start(f)
+    assert s is not None
+    assert s.url == f.request.url
 
 
 def test_flow_without_origin_is_left_alone(addon: CorsAddon) -> None:

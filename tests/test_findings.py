@@ -8,6 +8,8 @@ import re
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from mitmcors import findings as fnd
 from mitmcors.evaluator import Kind, PlainHeaders, Request, Response
@@ -528,6 +530,24 @@ def test_facts_hold_no_credential_values() -> None:
             [("Access-Control-Expose-Headers", "x-a")],
             id="preflight without allow lists",
         ),
+        pytest.param(
+            Kind.ACTUAL,
+            [("Cookie", "s=1")],
+            [("Access-Control-Allow-Origin", "*"), ("Vary", "Origin"), ("Cache-Control", "public, max-age=60")],
+            id="a public API's plain wildcard",
+        ),
+        pytest.param(
+            Kind.ACTUAL, [], [("Access-Control-Allow-Origin", "https://other.example")], id="another origin allowed"
+        ),
+        pytest.param(
+            Kind.ACTUAL,
+            [],
+            [
+                ("Access-Control-Allow-Origin", "https://a.example"),
+                ("Access-Control-Allow-Origin", "https://a.example"),
+            ],
+            id="two Allow-Origin lines",
+        ),
     ],
 )
 def test_a_response_without_evidence_headers_is_skipped_and_shows_nothing(
@@ -545,8 +565,85 @@ def test_a_response_without_evidence_headers_is_skipped_and_shows_nothing(
         PlainHeaders([("Origin", "https://a.example"), *request_lines]),
     )
     response = Response(200, PlainHeaders(response_lines))
-    assert not fnd.may_show_findings(response.headers)
+    assert not fnd.may_show_findings(request, response.headers, kind.value)
     tracker = FindingsTracker()
     for i in range(5):
         assert tracker.observe(facts_of(f"f{i}", request, response, kind.value)) == ()
     assert tracker.findings() == ()
+
+
+_ORIGIN = "https://a.example"
+_OPTIONAL_LINES = st.lists(
+    st.sampled_from(
+        [
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Allow-Origin", " * "),
+            ("Access-Control-Allow-Origin", _ORIGIN),
+            ("Access-Control-Allow-Origin", "null"),
+            ("Access-Control-Allow-Origin", "https://other.example"),
+            ("Access-Control-Allow-Origin", "https://b.example"),
+            ("Access-Control-Allow-Credentials", "true"),
+            ("Access-Control-Allow-Methods", "PUT"),
+            ("Access-Control-Allow-Headers", "x-a"),
+            ("Access-Control-Max-Age", "600"),
+            ("Access-Control-Max-Age", "100000"),
+            ("Set-Cookie", "s=1"),
+            ("Cache-Control", "private"),
+            ("Cache-Control", "no-store"),
+            ("Vary", "Origin"),
+        ]
+    ),
+    max_size=5,
+)
+
+
+_ECHO = [("Access-Control-Allow-Origin", _ORIGIN)]
+_ECHO_B = ("https://b.example", [("Access-Control-Allow-Origin", "https://b.example")])
+_WILDCARD_WITH_CREDENTIALS = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Credentials", "true")]
+
+
+@settings(max_examples=400, deadline=None)
+@example(kind=Kind.ACTUAL, authorization=False, cookie=False, response_lines=_ECHO, seen_before=[_ECHO_B])
+@example(kind=Kind.ACTUAL, authorization=False, cookie=True, response_lines=_WILDCARD_WITH_CREDENTIALS, seen_before=[])
+@example(
+    kind=Kind.ACTUAL,
+    authorization=True,
+    cookie=False,
+    response_lines=[("Access-Control-Allow-Origin", "*")],
+    seen_before=[],
+)
+@given(
+    kind=st.sampled_from([Kind.ACTUAL, Kind.PREFLIGHT]),
+    authorization=st.booleans(),
+    cookie=st.booleans(),
+    response_lines=_OPTIONAL_LINES,
+    seen_before=st.lists(st.tuples(st.sampled_from([_ORIGIN, "https://b.example"]), _OPTIONAL_LINES), max_size=3),
+)
+def test_a_flow_the_gate_skips_would_show_no_finding(
+    kind: Kind,
+    authorization: bool,
+    cookie: bool,
+    response_lines: list[tuple[str, str]],
+    seen_before: list[tuple[str, list[tuple[str, str]]]],
+) -> None:
+    """`may_show_findings` is exact in one direction: a flow it skips, looked at anyway (after other flows to the
+    same route), is evidence of no finding and changes none."""
+    method = "OPTIONS" if kind is Kind.PREFLIGHT else "GET"
+    lines = [("Access-Control-Request-Method", "PUT"), ("Access-Control-Request-Headers", "x-a")] * (
+        kind is Kind.PREFLIGHT
+    )
+    lines += [("Authorization", "Bearer t")] * authorization + [("Cookie", "s=1")] * cookie
+
+    def request_from(origin: str) -> Request:
+        return Request(method, "https", "api.example.com", 443, "/v1/x", PlainHeaders([("Origin", origin), *lines]))
+
+    request = request_from(_ORIGIN)
+    response = Response(200, PlainHeaders(response_lines))
+    tracker = FindingsTracker()
+    for i, (origin, earlier) in enumerate(seen_before):
+        tracker.observe(facts_of(f"e{i}", request_from(origin), Response(200, PlainHeaders(earlier)), kind.value))
+    if fnd.may_show_findings(request, response.headers, kind.value):
+        return
+    before = tracker.findings()
+    assert tracker.observe(facts_of("f", request, response, kind.value)) == ()
+    assert tracker.findings() == before

@@ -403,7 +403,7 @@ class CorsAddon:
         if not s.answered and not s.browser_failed and (kind is Kind.PREFLIGHT or kind is Kind.ACTUAL):
             # Findings judge the server: its own answer, before any rule changed it.
             server = s.server_response or response
-            if findings.may_show_findings(server.headers):
+            if findings.may_show_findings(s.request, server.headers, kind):
                 facts = findings.facts_of(s.flow_id, s.request, server, kind)
                 s.findings = tuple(x.annotation() for x in self.findings.observe(facts))
         if v.blocked:

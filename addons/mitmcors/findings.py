@@ -398,9 +398,25 @@ _EVIDENCE: Final = (
 )
 
 
-def may_show_findings(response_headers: HeaderLines) -> bool:
-    """Whether a response can be evidence of a finding (most blocked responses cannot: no CORS headers)."""
-    return any(response_headers.get_all(name) for name in _EVIDENCE)
+def may_show_findings(request: Request, response_headers: HeaderLines, kind: str) -> bool:
+    """Whether a flow can be evidence of a finding, decided from a few header lookups before its `FlowFacts` are
+    read (FindingsTracker._judge, branch by branch). Most flows cannot: a blocked response carries none of the
+    headers findings are about, and a public API's plain `Access-Control-Allow-Origin: *` is a finding only with
+    credentials, a cookie being set, a private response or an Authorization header."""
+    r = response_headers
+    if not any(r.get_all(name) for name in _EVIDENCE):
+        return False
+    if kind == Kind.PREFLIGHT.value or r.get_all("access-control-max-age"):
+        return True  # the allow lists are judged on every preflight; Max-Age on every response
+    allow_origin = r.get_all("access-control-allow-origin")
+    if len(allow_origin) != 1:
+        return False  # only a single Allow-Origin line is judged
+    value = allow_origin[0].strip(" \t")
+    if value == "*":
+        private = "private" in (d.split("=", 1)[0].strip() for d in fetchspec.split_names(r.get_all("cache-control")))
+        credentials = r.get_all("access-control-allow-credentials")
+        return bool(credentials or r.get_all("set-cookie") or private or request.headers.get_all("authorization"))
+    return value == "null" or value == (request.origin_header or "")  # null, or the request's own origin
 
 
 def facts_of(flow_id: str, request: Request, response: Response, kind: str) -> FlowFacts:

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from mitmcors import fetchspec
 from mitmcors.evaluator import (
     REDIRECT_STATUSES,
+    HeaderLines,
     Kind,
     PlainHeaders,
     Request,
@@ -149,7 +150,7 @@ def _allow_origin(origin: str, include: bool) -> str:
     return "*" if origin == "null" and not include else origin
 
 
-def _access_fix(headers: PlainHeaders, origin: str, include: bool) -> list[tuple[str, str]]:
+def _access_fix(headers: HeaderLines, origin: str, include: bool) -> list[tuple[str, str]]:
     """Allow-Origin (+ Allow-Credentials, Vary) lines that make the CORS check pass, where it fails."""
     changes: list[tuple[str, str]] = []
     acao = [v.strip(" \t") for v in headers.get_all("access-control-allow-origin")]
@@ -179,7 +180,7 @@ def complete_fix(request: Request, response: Response, verdict: Verdict, include
         return None
     if outcome.reason in (None, Reason.InvalidResponse):  # a network error: no header helps
         return None
-    headers = PlainHeaders(response.headers.items())
+    headers = response.headers
     origin = verdict.origin
     notes: list[str] = []
     if origin == "null" and include:
@@ -210,7 +211,7 @@ def complete_fix(request: Request, response: Response, verdict: Verdict, include
 
 
 def _preflight_fix(
-    request: Request, response: Response, headers: PlainHeaders, origin: str, include: bool
+    request: Request, response: Response, headers: HeaderLines, origin: str, include: bool
 ) -> ResponseFix:
     method, requested = requested_by_preflight(request)
     changes = _access_fix(headers, origin, include)

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mitmproxy import http
+from mitmproxy.net.http import url as mitmproxy_url
 
 from mitmcors import fetchspec
 from mitmcors.evaluator import (
@@ -46,7 +47,6 @@ class FlowState:
     flow_id: str
     request: Request  # as the browser sent it, before other addons or rules touch the flow
     classification: Classification
-    url: str  # the request URL, unredacted: redacted wherever it is written out
     timestamp: float
     metadata: dict[str, Any]  # the flow's `metadata`, where the annotation is published
     # Links.
@@ -70,6 +70,16 @@ class FlowState:
     request_ids: list[str] = field(default_factory=list)
     requests_covered: int = 0
     credentials_learnt: bool = False  # the request it announced carried a cookie: its mode was "include"
+    _url: str | None = None  # `url`, once built
+
+    @property
+    def url(self) -> str:
+        """The request URL as sent (unredacted: redacted wherever it is written out), built from `request` the
+        first time it is needed, the way mitmproxy's `Request.url` builds it: most flows never write it out."""
+        if self._url is None:
+            r = self.request
+            self._url = mitmproxy_url.unparse(r.scheme, r.host, r.port, "" if r.path == "*" else r.path)
+        return self._url
 
     @property
     def url_key(self) -> str:
@@ -165,7 +175,7 @@ def start(f: http.HTTPFlow) -> FlowState | None:
         flow_id=f.id,
         request=request,
         classification=classify(request),
-        url=f.request.url,
+        _url=f.request.url if f.request.method == "CONNECT" else None,  # authority form: host:port
         timestamp=f.request.timestamp_start,
         metadata=f.metadata,
     )

@@ -164,9 +164,11 @@ class ResponseCache:
 
     def store(self, origin: str, url: str, flow_id: str, response: Response) -> None:
         """Remember `response` if a browser could revalidate it later."""
+        if not 200 <= response.status < 300:
+            return
         h = response.headers
         etags = h.get_all("etag")
-        if not (etags or h.get_all("last-modified")) or not 200 <= response.status < 300:
+        if not (etags or h.get_all("last-modified")):
             return
         kept = [(n, v) for n, v in h.items() if n.lower().startswith(_KEPT_FOR_REVALIDATION)]
         self._stored.put(

@@ -11,6 +11,9 @@ same for the same work whatever else the machine does. This starts the harness b
 - `empty script`: `mitmdump -q -s <a script with no addon>` (mitmproxy's own script machinery: the baseline);
 - `no-op hooks`: `mitmdump -q -s <a script whose addon has mitmcors's hooks (request, response, error), each
   doing nothing>`: what mitmproxy charges any addon with those hooks, the floor under mitmcors's own cost;
+- `a minimal judge`: the same hooks, and the response hook compares `Access-Control-Allow-Origin` with `Origin`
+  through mitmproxy's `Headers` and writes `flow.metadata["cors"] = {"verdict": ...}`: the least any CORS judge in
+  Python does (no preflights, credentials, Firefox, links, fixes or findings), so what a target leaves for the rest;
 - `mitmcors`: `mitmdump -q -s addons/cors.py`, no rules;
 - `mitmcors, 100 rules`: the same with a 100-rule `cors_rules` file whose *last* rule matches every request;
 - `empty script, default log` and `mitmcors, default log`: the two without `-q` (mitmdump prints a line per flow;
@@ -100,6 +103,7 @@ class Variant:
     rules: bool = False
     script: bool = True
     noop_hooks: bool = False  # instead of mitmcors: an addon with its hooks, each doing nothing (the floor)
+    minimal_judge: bool = False  # instead of mitmcors: MINIMAL_JUDGE
 
 
 # What any addon with mitmcors's hooks costs before it does anything: mitmproxy looks each hook up and calls it.
@@ -118,11 +122,32 @@ class NoOpHooks:
 addons = [NoOpHooks()]
 """
 
+# The least any CORS judge in Python can do: find Origin, compare Allow-Origin with it, and say so on the flow. No
+# preflights, credentials, Firefox, links, fixes or findings: a measure of what is left for them under a target.
+MINIMAL_JUDGE = """\
+class MinimalJudge:
+    def request(self, flow):
+        pass
+
+    def response(self, flow):
+        origin = flow.request.headers.get("origin")
+        if origin is not None:
+            allowed = flow.response.headers.get("access-control-allow-origin") in ("*", origin)
+            flow.metadata["cors"] = {"verdict": "allowed" if allowed else "blocked"}
+
+    def error(self, flow):
+        pass
+
+
+addons = [MinimalJudge()]
+"""
+
 
 VARIANTS = (
     Variant("plain", addon=False, quiet=True, script=False),
     Variant("empty script", addon=False, quiet=True),
     Variant("no-op hooks (the floor)", addon=False, quiet=True, noop_hooks=True),
+    Variant("a minimal judge", addon=False, quiet=True, minimal_judge=True),
     Variant("mitmcors", addon=True, quiet=True),
     Variant("mitmcors, 100 rules", addon=True, quiet=True, rules=True),
     Variant("empty script, default log", addon=False, quiet=False),
@@ -215,9 +240,9 @@ def measure_variant(
     out = work / f"{slug}.callgrind"
     valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-instr=no", sys.executable]
     empty = work / "empty_script.py"
-    if v.noop_hooks:
-        empty = work / "noop_hooks.py"
-        empty.write_text(NOOP_HOOKS)
+    if v.noop_hooks or v.minimal_judge:
+        empty = work / ("noop_hooks.py" if v.noop_hooks else "minimal_judge.py")
+        empty.write_text(NOOP_HOOKS if v.noop_hooks else MINIMAL_JUDGE)
     scripts = (addon,) if v.addon else (empty,) if v.script else ()
     args = ["-q"] if v.quiet else []
     if v.rules:
@@ -273,6 +298,7 @@ def measure(args: argparse.Namespace, report: dict[str, Any]) -> None:
     print("   added by mitmcors over the empty script, as a share of plain mitmdump:")
     checks = [
         ("no-op hooks (the floor), -q", "no-op hooks (the floor)", "empty script", None),
+        ("a minimal judge, -q", "a minimal judge", "empty script", None),
         ("no rules, -q", "mitmcors", "empty script", TARGET_NO_RULES_PCT),
         ("100 rules, -q", "mitmcors, 100 rules", "empty script", TARGET_100_RULES_PCT),
         ("default log", "mitmcors, default log", "empty script, default log", None),
