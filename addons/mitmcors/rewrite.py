@@ -48,7 +48,7 @@ def _apply(headers: http.Headers, edit: HeaderEdit) -> None:
     headers.fields = tuple(fields)
 
 
-def _preflight_edit(rule: Rule, state: FlowState, response: http.Response | None) -> HeaderEdit:
+def _preflight_edit(rule: Rule, state: FlowState, server: Response | None) -> HeaderEdit:
     method, headers = requested_by_preflight(state.request)
     return cors_edit(
         rule,
@@ -56,9 +56,9 @@ def _preflight_edit(rule: Rule, state: FlowState, response: http.Response | None
         origin=state.request.origin_header or "",
         request_method=method,
         request_headers=headers,
-        vary=response.headers.get_all("vary") if response is not None else [],
-        status=response.status_code if response is not None else 204,
-        answered=response is None,
+        vary=server.headers.get_all("vary") if server is not None else [],
+        status=server.status if server is not None else 204,
+        answered=server is None,
     )
 
 
@@ -79,25 +79,31 @@ def answer_preflight(f: http.HTTPFlow, state: FlowState, rule: Rule) -> None:
 def fix_preflight(f: http.HTTPFlow, state: FlowState, rule: Rule) -> None:
     """`preflight: forward`: the server answered the preflight; put the rule's headers (and a 2xx) on it."""
     assert f.response is not None
-    _fix(f, f.response, state, rule, _preflight_edit(rule, state, f.response))
+    server = as_response(f.response)
+    _fix(f, f.response, server, state, rule, _preflight_edit(rule, state, server))
 
 
 def fix_actual(f: http.HTTPFlow, state: FlowState, rule: Rule) -> None:
     """Put the rule's headers on the response to a cross-origin request, whatever its status."""
     response = f.response
     assert response is not None
+    server = as_response(response)
     edit = cors_edit(
         rule,
         preflight=False,
         origin=state.request.origin_header or "",
-        response_header_names=[name.decode("utf-8", "replace") for name, _ in response.headers.fields],
-        vary=response.headers.get_all("vary"),
-        status=response.status_code,
+        # Read only by `expose_headers: "*"` with credentials: decoded then.
+        response_header_names=(name.decode("utf-8", "replace") for name, _ in response.headers.fields),
+        vary=server.headers.get_all("vary"),
+        status=server.status,
     )
-    _fix(f, response, state, rule, edit)
+    _fix(f, response, server, state, rule, edit)
 
 
-def _fix(f: http.HTTPFlow, response: http.Response, state: FlowState, rule: Rule, edit: HeaderEdit) -> None:
+def _fix(
+    f: http.HTTPFlow, response: http.Response, server: Response, state: FlowState, rule: Rule, edit: HeaderEdit
+) -> None:
+    """`server`: `response` as the server sent it, for the evaluator."""
     if not may_change(f, rule):
         headers = response.headers.copy()
         _apply(headers, edit)
@@ -108,8 +114,8 @@ def _fix(f: http.HTTPFlow, response: http.Response, state: FlowState, rule: Rule
         )
         state.dry_run = DryRun(rule.name, edit.describe(), simulated.outcome)
         return
-    state.server_response = as_response(response)
-    state.upstream = evaluate(state.request, state.server_response, state.classification)
+    state.server_response = server
+    state.upstream = evaluate(state.request, server, state.classification)
     if edit.status is not None:
         response.status_code = edit.status
         response.reason = "No Content" if edit.status == 204 else response.reason
