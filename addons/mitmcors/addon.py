@@ -22,6 +22,7 @@ from mitmproxy import command, ctx, exceptions, flow, http
 from mitmproxy.hooks import UpdateHook
 
 from mitmcors import fetchspec, findings, fixes, rewrite, state, suggest, view
+from mitmcors.capture import NeverSent
 from mitmcors.evaluator import (
     Credentials,
     Kind,
@@ -31,10 +32,10 @@ from mitmcors.evaluator import (
     failed,
     failed_in_browser,
     revalidated,
-    stopped_by_preflight,
 )
 from mitmcors.explain import explain
-from mitmcors.output import FAIL_ON_CHOICES, FLUSH_INTERVAL, LOG_CHOICES, Output
+from mitmcors.options import OPTIONS, add_options
+from mitmcors.output import FLUSH_INTERVAL, Output
 from mitmcors.probe import ProbeError
 from mitmcors.prober import ProbePacer, Prober
 from mitmcors.redact import redact_url
@@ -46,6 +47,17 @@ from mitmcors.tracker import LRU, PreflightEntry, PreflightTracker, RedirectHop,
 logger = logging.getLogger(__name__)
 
 TOOLS = ("mitmproxy", "mitmdump", "mitmweb")  # the programs whose exit status cors_fail_on sets
+# The options the hooks and `done` read, copied by `configure` (reading ctx.options costs a lookup chain).
+SETTINGS = frozenset(
+    [
+        "cors_fail_on",
+        "cors_suggest",
+        "cors_suggest_format",
+        "cors_probe_unsafe",
+        "cors_probe_credentials",
+        "cors_probe_rate",
+    ]
+)
 
 F = TypeVar("F", bound=Callable[..., None])
 
@@ -61,15 +73,6 @@ def never_raises(hook: F) -> F:
             logger.exception("mitmcors: internal error in %s; the flow passes through unchanged", hook.__name__)
 
     return wrapper  # type: ignore[return-value]
-
-
-def _stop(unsent: FlowState, preflight: FlowState) -> bool:
-    """Judge a HAR's never-sent request as stopped by its blocked preflight; False if either is not judged."""
-    if unsent.verdict is None or preflight.verdict is None:
-        return False
-    unsent.stopped_by = preflight
-    unsent.verdict = stopped_by_preflight(unsent.verdict, preflight.verdict, preflight.flow_id)
-    return True
 
 
 def _exit_with(status: int) -> None:
@@ -96,10 +99,7 @@ class CorsAddon:
         self.view = view.CorsView()
         self._observed: LRU[str, suggest.Observation] = LRU(100_000)  # for cors_suggest at exit
         self._inflight: LRU[str, FlowState] = LRU(10_000)  # from request to response
-        # A browser's HAR: never-sent requests and blocked preflights, by (origin, URL, method), to pair them up
-        # whichever comes first in the file (Firefox writes the request first).
-        self._unsent: LRU[tuple[str, str, str], tuple[http.HTTPFlow, FlowState]] = LRU(1_000)
-        self._blocked_preflights: LRU[tuple[str, str, str], FlowState] = LRU(1_000)
+        self.never_sent = NeverSent()  # a browser's HAR: requests its blocked preflights stopped
         self._ticker: asyncio.Task[None] | None = None
         self._has_ui = False  # mitmproxy console / mitmweb: tell them when a linked preflight changes
         self.responseheaders: Callable[[http.HTTPFlow], None] | None = None  # the hook, while there are rules
@@ -108,110 +108,28 @@ class CorsAddon:
         # every flow a lookup, and nothing but a probe replay needs it.
         self._pacer = ProbePacer()
         self._pacer_in: Any = None  # the addon manager the pacer was added to
-        self._settings: dict[str, Any] = {
-            "cors_fail_on": "",
-            "cors_suggest": "",
-            "cors_suggest_format": "rule",
-            "cors_probe_unsafe": False,
-            "cors_probe_credentials": False,
-            "cors_probe_rate": 5,
-        }
+        # The options hooks and `done` read, kept here by `configure`: they never read ctx.options.
+        self._settings: dict[str, Any] = {o.name: o.default for o in OPTIONS if o.name in SETTINGS}
 
     # -- options ---------------------------------------------------------------------------------
 
     def load(self, loader: Any) -> None:
         view.register(self.view)
-        loader.add_option(
-            "cors_rules",
-            str,
-            "",
-            "Path of a YAML rule file that rewrites or injects Access-Control-* headers (see rules/). Empty: "
-            "inspect only. The file is reloaded when it changes; an invalid edit keeps the last good rules.",
-        )
-        loader.add_option(
-            "cors_report",
-            str,
-            "",
-            "Path of a JSON-lines report: one line per flow that carries an Origin header (its "
-            "metadata['cors'] plus flow_id, method, url, timestamp). Prefix with + to append. Empty: no report.",
-        )
-        loader.add_option(
-            "cors_log",
-            str,
-            "all",
-            "Which cross-origin flows get a log line: all, blocked (also those blocked only if credentialed), or off.",
-            choices=LOG_CHOICES,
-        )
-        loader.add_option(
-            "cors_suggest",
-            str,
-            "",
-            "Path of a file to write at exit: the least-privilege CORS configuration that makes every cross-origin "
-            "flow seen pass (also with mitmdump -nr on a capture), in the format of cors_suggest_format. Empty: none.",
-        )
-        loader.add_option(
-            "cors_suggest_format",
-            str,
-            "rule",
-            "The format of cors_suggest and of cors.suggest: rule (a mitmcors rule file), starlette, express, "
-            "django, flask or nginx.",
-            choices=suggest.FORMATS,
-        )
-        loader.add_option(
-            "cors_probe_unsafe",
-            bool,
-            False,
-            "cors.probe replays a POST, PUT, PATCH or DELETE as it is (body included) instead of only its preflight. "
-            "Off by default: a probe must not change data on the server.",
-        )
-        loader.add_option(
-            "cors_probe_credentials",
-            bool,
-            False,
-            "cors.probe keeps the user's cookies and Authorization on its replays. Off by default: Allow-Credentials "
-            "in the answers already shows what a credentialed attacker request would get.",
-        )
-        loader.add_option(
-            "cors_probe_rate",
-            int,
-            5,
-            "At most this many cors.probe replays per second (they go to the probed flow's own server only).",
-        )
-        loader.add_option(
-            "cors_fail_on",
-            str,
-            "",
-            "Exit with status 1 at the end when flows were blocked (blocked), or blocked or allowed only because "
-            "no credentials were sent (ambiguous); for CI pipelines. Empty: never.",
-            choices=FAIL_ON_CHOICES,
-        )
+        add_options(loader)
 
     def configure(self, updated: set[str]) -> None:
         if "termlog_verbosity" in updated or "console_eventlog_verbosity" in updated:
             self.output.log_level = self._visible_log_level()
-        for name, choices in (
-            ("cors_log", LOG_CHOICES),
-            ("cors_fail_on", FAIL_ON_CHOICES),
-            ("cors_suggest_format", suggest.FORMATS),
-        ):
-            if name in updated and getattr(ctx.options, name) not in choices:  # mitmproxy 11 does not check
+        for o in OPTIONS:
+            value = getattr(ctx.options, o.name)
+            if o.choices is not None and o.name in updated and value not in o.choices:  # mitmproxy 11 does not check
                 # Logged, not raised: a script's OptionsError prints a traceback. At startup mitmdump then exits.
-                logger.error(
-                    f"{name} must be one of {', '.join(repr(c) for c in choices)}, not {getattr(ctx.options, name)!r}"
-                )
+                logger.error(f"{o.name} must be one of {', '.join(repr(c) for c in o.choices)}, not {value!r}")
                 return
         if "cors_log" in updated:
             self.output.log_mode = ctx.options.cors_log
-        for name in (
-            "cors_fail_on",
-            "cors_suggest",
-            "cors_suggest_format",
-            "cors_probe_unsafe",
-            "cors_probe_credentials",
-            "cors_probe_rate",
-        ):
-            if name in updated:  # kept here: hooks and `done` never read ctx.options
-                self._settings[name] = getattr(ctx.options, name)
+        for name in SETTINGS & updated:
+            self._settings[name] = getattr(ctx.options, name)
         if "cors_rules" in updated:
             self.rule_file.load(ctx.options.cors_rules)
             # mitmproxy looks a hook up on the addon at every event, and every hook an addon has costs every
@@ -397,7 +315,7 @@ class CorsAddon:
             origin_from_referer = not state.has_origin(f.request.headers)
             s.verdict = v = failed_in_browser(s.request, s.classification, f.response.status_code, origin_from_referer)
             if kind is Kind.ACTUAL:
-                self._pair_unsent(f, s)
+                self.never_sent.request(f, s)
         else:
             s.verdict = v = evaluate(s.request, response, s.classification, stored)
         if not s.answered and not s.browser_failed and (kind is Kind.PREFLIGHT or kind is Kind.ACTUAL):
@@ -416,31 +334,13 @@ class CorsAddon:
             self.redirects.add(v.redirect.key, RedirectHop(f.id, v.origin, done))
         self.output.publish(f, s, time.monotonic())
         if kind is Kind.PREFLIGHT and v.blocked and v.preflight is not None and not f.live:
-            self._pair_preflight(s, v.preflight.method)
+            stopped = self.never_sent.blocked_preflight(s, v.preflight.method)
+            if stopped is not None:
+                self.output.publish(*stopped, time.monotonic(), again=True)
         if self._settings["cors_suggest"] and (kind is Kind.PREFLIGHT or kind is Kind.ACTUAL):
             observed = suggest.observation_from_flow(f)
             if observed is not None:
                 self._observed.put(f.id, observed)
-
-    def _pair_unsent(self, f: http.HTTPFlow, s: FlowState) -> None:
-        """A HAR's never-sent request: stopped by its blocked preflight if that is on record already, else kept
-        until the preflight turns up (`_pair_preflight`)."""
-        key = (s.request.origin_header or "", s.url_key, s.request.method)
-        preflight = self._blocked_preflights.get(key)
-        if preflight is None:
-            self._unsent.put(key, (f, s))
-        else:
-            _stop(s, preflight)
-
-    def _pair_preflight(self, preflight: FlowState, method: str) -> None:
-        """A blocked preflight read back from a capture: the never-sent request it stopped, if already seen, is
-        judged anew as stopped by it."""
-        key = (preflight.request.origin_header or "", preflight.url_key, method)
-        unsent = self._unsent.pop(key, None)
-        if unsent is None:
-            self._blocked_preflights.put(key, preflight)
-        elif _stop(unsent[1], preflight):
-            self.output.publish(unsent[0], unsent[1], time.monotonic(), again=True)
 
     def _revalidation(self, s: FlowState, response: Response) -> Response | None:
         """Keep what the browser's HTTP cache keeps of this response; for a 304, the response it refreshes."""
