@@ -13,8 +13,9 @@ from mitmproxy import ctx, http
 from mitmproxy.test import taddons, tflow, tutils
 
 from mitmcors import state
-from mitmcors.addon import CorsAddon
+from mitmcors.addon import SETTINGS, CorsAddon
 from mitmcors.annotation import CorsAnnotation
+from mitmcors.options import OPTIONS, Option
 from mitmcors.output import BLOCKED_MARKER, CREDENTIALS_MARKER
 from mitmcors.rulefile import compile_filter
 from mitmcors.rules import parse_rules
@@ -138,6 +139,28 @@ def test_the_url_written_out_is_mitmproxys(scheme: str, host: str, port: int, pa
     s = state.start(f)
     assert s is not None
     assert s.url == f.request.url
+
+
+@pytest.mark.parametrize("option", [o for o in OPTIONS if o.choices], ids=lambda o: o.name)
+def test_an_option_with_choices_refuses_another_value(option: Option, caplog: pytest.LogCaptureFixture) -> None:
+    """mitmproxy checks an option's choices for its own flags only, not for --set: the addon says which values it
+    takes, and keeps the old value."""
+    a = CorsAddon()
+    with taddons.context(a) as tctx:
+        before = dict(a._settings)
+        tctx.options.update(**{option.name: "bogus"})  # as --set does: accepted
+        a.configure({option.name})
+    assert f"{option.name} must be one of" in caplog.text
+    assert a._settings == before
+
+
+def test_the_hooks_read_the_settings_configure_copied() -> None:
+    """Every option the hooks and `done` read is copied from ctx.options by configure."""
+    a = CorsAddon()
+    with taddons.context(a) as tctx:
+        tctx.configure(a, cors_probe_rate=9, cors_fail_on="blocked", cors_suggest_format="nginx")
+        assert {name: getattr(ctx.options, name) for name in SETTINGS} == a._settings
+        assert a._settings["cors_probe_rate"] == 9
 
 
 def test_flow_without_origin_is_left_alone(addon: CorsAddon) -> None:

@@ -122,7 +122,7 @@ class CorsAddon:
             self.output.log_level = self._visible_log_level()
         for o in OPTIONS:
             value = getattr(ctx.options, o.name)
-            if o.choices is not None and o.name in updated and value not in o.choices:  # mitmproxy 11 does not check
+            if o.choices is not None and o.name in updated and value not in o.choices:  # --set is not checked
                 # Logged, not raised: a script's OptionsError prints a traceback. At startup mitmdump then exits.
                 logger.error(f"{o.name} must be one of {', '.join(repr(c) for c in o.choices)}, not {value!r}")
                 return

@@ -15,7 +15,7 @@ class Option:
     typespec: type
     default: Any
     help: str
-    choices: tuple[str, ...] | None = None  # checked by mitmproxy 12, and by `CorsAddon.configure` for 11
+    choices: tuple[str, ...] | None = None  # mitmproxy checks them on its own flags only: `configure` checks --set
 
 
 OPTIONS: tuple[Option, ...] = (

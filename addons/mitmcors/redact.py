@@ -83,7 +83,8 @@ def _redact_path_param(m: re.Match[str]) -> str:
 def redact_url(url: str) -> str:
     """`https://u:p@h/p;jsessionid=1?token=abc&page=2#id_token=x` →
     `https://[redacted]@h/p;jsessionid=[redacted]?token=[redacted]&page=2#id_token=[redacted]`."""
-    url = _USERINFO.sub(lambda m: f"{m[1] or ''}//{REDACTED}@", url, count=1)
+    if "@" in url:  # userinfo needs one: most URLs skip the regex
+        url = _USERINFO.sub(lambda m: f"{m[1] or ''}//{REDACTED}@", url, count=1)
     rest, hashmark, fragment = url.partition("#")
     path, q, query = rest.partition("?")
     if ";" in path:

@@ -56,7 +56,7 @@ def test_exit_status(tmp_path: Path, confdir: Path, capture: str, fail_on: str, 
 @pytest.mark.parametrize(
     ("option", "named"),
     [
-        pytest.param("cors_log=bogus", b"cors_log must be one of", id="a choice mitmproxy 11 does not check"),
+        pytest.param("cors_log=bogus", b"cors_log must be one of", id="a choice mitmproxy does not check for --set"),
         pytest.param("cors_report=/nonexistent/dir/r.jsonl", b"create its directory", id="report in a missing dir"),
     ],
 )
