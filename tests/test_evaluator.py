@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from mitmcors.evaluator import Kind, PlainHeaders, Request, Response, classify, evaluate
+from mitmcors import evaluator
+from mitmcors.evaluator import Kind, PlainHeaders, Request, Response, Verdict, WireHeaders, classify, evaluate
 from mitmcors.reasons import FirefoxReason, Reason
 
 APP = "http://app.localhost:5173"
@@ -761,3 +764,63 @@ def test_possible_no_cors_post_is_flagged(headers: list[tuple[str, str]], warns:
     v = evaluate(request("POST", headers), response(200))
     assert v.blocked
     assert any("no-cors" in w for w in v.warnings) is warns
+
+
+# --- what the evaluator remembers between flows --------------------------------------------------------------------
+
+BIG = "x" * 5000
+
+
+def _wire(lines: list[tuple[str, str]]) -> WireHeaders:
+    return WireHeaders(tuple((name.encode(), value.encode()) for name, value in lines))
+
+
+def _judge_on_the_wire(
+    method: str, request_lines: list[tuple[str, str]], response_lines: list[tuple[str, str]]
+) -> Verdict:
+    scheme, host, port = API
+    return evaluate(
+        Request(method, scheme, host, port, "/v1/items", _wire(request_lines)), Response(200, _wire(response_lines))
+    )
+
+
+@pytest.mark.parametrize(
+    ("cache", "method", "request_lines", "response_lines"),
+    [
+        pytest.param(
+            evaluator._hidden_wire_cached,
+            "GET",
+            CORS,
+            [("Access-Control-Allow-Origin", "*"), (f"X-{BIG}", "1")],
+            id="a huge header name",
+        ),
+        pytest.param(
+            evaluator._access_blocked_cached,
+            "GET",
+            CORS,
+            [("Access-Control-Allow-Origin", f"https://{BIG}.example")],
+            id="a huge Allow-Origin value",
+        ),
+        pytest.param(
+            evaluator._parse_allow_list_cached,
+            "OPTIONS",
+            [("Origin", APP), ("Access-Control-Request-Method", "PUT")],
+            [("Access-Control-Allow-Origin", APP), ("Access-Control-Allow-Methods", f"PUT, {BIG}")],
+            id="a huge Allow-Methods list",
+        ),
+    ],
+)
+def test_a_huge_value_is_judged_but_not_remembered(
+    cache: Any, method: str, request_lines: list[tuple[str, str]], response_lines: list[tuple[str, str]]
+) -> None:
+    """A server sends the same names, values and lists again and again, so the evaluator remembers what it read of
+    them; a hostile one could fill that memory with huge ones, so those are judged afresh every time."""
+    cache.cache_clear()
+    small = [(n.replace(BIG, "x"), v.replace(BIG, "x")) for n, v in response_lines]
+    other = [(n.replace(BIG, "y"), v.replace(BIG, "y")) for n, v in response_lines]
+    verdict = _judge_on_the_wire(method, request_lines, small).outcome.verdict
+    remembered = cache.cache_info().currsize
+    _judge_on_the_wire(method, request_lines, other)
+    assert cache.cache_info().currsize == remembered + 1  # a small new value is remembered
+    assert _judge_on_the_wire(method, request_lines, response_lines).outcome.verdict == verdict
+    assert cache.cache_info().currsize == remembered + 1  # the huge one is not

@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from mitmcors import redact
 from mitmcors.redact import REDACTED, is_secret_name, redact_error, redact_url
 
 # Credential-like names as frameworks spell them, generated rather than listed: every compound in every
@@ -102,3 +103,14 @@ def test_error_text_without_secrets_is_kept() -> None:
     """A plain error stays readable."""
     text = 'Error connecting to "api.test": [Errno 111] Connection refused'
     assert redact_error(text) == text
+
+
+def test_a_huge_url_is_redacted_but_not_remembered() -> None:
+    """The same URL is redacted for its message, log line, report line and view, so redactions are remembered;
+    a huge URL (hostile, or a data-stuffed query) is redacted afresh each time instead of kept."""
+    redact._redact_url_cached.cache_clear()
+    assert redact_url("/a?token=abc") == "/a?token=[redacted]"
+    assert redact._redact_url_cached.cache_info().currsize == 1
+    huge = "/a?token=abc&q=" + "x" * 5000
+    assert redact_url(huge).startswith("/a?token=[redacted]&q=xxx")
+    assert redact._redact_url_cached.cache_info().currsize == 1

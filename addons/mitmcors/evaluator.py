@@ -9,6 +9,7 @@ are the Fetch standard's (https://fetch.spec.whatwg.org/).
 from __future__ import annotations
 
 import enum
+import functools
 import operator
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
@@ -78,6 +79,15 @@ class PlainHeaders:
 
 _WIRE_KEYS: dict[str, bytes] = {}  # header name as asked for → lowercased bytes key
 _value_of = operator.itemgetter(1)  # a header line's value
+_name_of = operator.itemgetter(0)  # a header line's name
+
+
+_MAX_CACHED_NAMES = 4096  # bytes of header names (or list values) in one response that a cache may keep
+
+
+def _decode_names(names: tuple[bytes, ...]) -> tuple[str, ...]:
+    """Each header name once, decoded, in order of first appearance."""
+    return tuple(dict.fromkeys([name.decode("utf-8", "replace") for name in names]))
 
 
 class WireHeaders:
@@ -120,12 +130,16 @@ class WireHeaders:
     def items(self, multi: bool = False) -> list[tuple[str, str]]:
         return [(k.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for k, v in self._fields]
 
-    def keys(self) -> list[str]:
-        return list(dict.fromkeys([k.decode("utf-8", "replace") for k, _ in self._fields]))
+    def keys(self) -> tuple[str, ...]:
+        return _decode_names(self.raw_names())
+
+    def raw_names(self) -> tuple[bytes, ...]:
+        """Every line's name as sent, in order."""
+        return tuple(map(_name_of, self._fields))
 
     def name_of_value_with_nul(self) -> str | None:
         """The first header whose value holds a NUL byte (a scan of the raw bytes, no decoding)."""
-        if b"\x00" not in b"".join(map(_value_of, self._fields)):  # one C-level pass: the usual answer
+        if 0 not in b"".join(map(_value_of, self._fields)):  # one memchr over the values: the usual answer
             return None
         for name, value in self._fields:
             if b"\x00" in value:
@@ -376,6 +390,26 @@ def _blocked(reason: Reason, firefox: FirefoxReason | None, value: str, fix: str
     return Outcome(False, reason, firefox, chromium_text(reason, value), fix)
 
 
+_MAX_CACHED_TEXT = 512  # characters of origin and offending value a cached outcome may keep
+
+
+def _access_blocked(
+    reason: Reason, firefox: FirefoxReason | None, origin: str, value: str, include: bool, preflight: bool
+) -> Outcome:
+    """A failed CORS check's outcome, text and fix: the same few origins and values again and again, remembered
+    (up to a size)."""
+    if len(origin) + len(value) <= _MAX_CACHED_TEXT:
+        return _access_blocked_cached(reason, firefox, origin, value, include, preflight)
+    return _blocked(reason, firefox, value, _fix_for_access(reason, origin, value, include, preflight))
+
+
+@functools.lru_cache(maxsize=1024)
+def _access_blocked_cached(
+    reason: Reason, firefox: FirefoxReason | None, origin: str, value: str, include: bool, preflight: bool
+) -> Outcome:
+    return _blocked(reason, firefox, value, _fix_for_access(reason, origin, value, include, preflight))
+
+
 # --------------------------------------------------------------------------------------------------
 # Judging an actual (non-preflight) CORS response, including redirect responses
 # ([F] HTTP-redirect fetch; BROWSERS.md §5.4).
@@ -404,7 +438,7 @@ def _judge_actual(
     reason, value = _access_chromium(acao, acac, origin, include)
     firefox = _access_firefox(acao, acac, origin, include)
     if reason is not None:
-        return _blocked(reason, firefox, value, _fix_for_access(reason, origin, value, include, preflight=False))
+        return _access_blocked(reason, firefox, origin, value, include, preflight=False)
     location = _redirect_location(response)
     if location is not None:
         target = fetchspec.resolve_redirect(request.url, location)
@@ -447,10 +481,29 @@ def _redirect_location(response: Response) -> str | None:
 
 def _unreadable(response: Response, include: bool) -> tuple[str, ...]:
     """[F] CORS-filtered response (BROWSERS.md §5.5): names outside the safelist and Access-Control-Expose-Headers."""
-    exposed = set(fetchspec.split_names(response.headers.get_all("access-control-expose-headers")))
+    h = response.headers
+    lines = h.get_all("access-control-expose-headers")
+    exposed = frozenset(fetchspec.split_names(lines)) if lines else _NOTHING_EXPOSED
     star = not include and "*" in exposed
+    if isinstance(h, WireHeaders):
+        # A server sends the same names and the same Expose-Headers again and again: remembered, up to a size.
+        raw = h.raw_names()
+        if sum(map(len, raw)) + sum(map(len, lines)) <= _MAX_CACHED_NAMES:
+            return _hidden_wire_cached(raw, exposed, star)
+    return _hidden(tuple(h.keys()), exposed, star)
+
+
+_NOTHING_EXPOSED: frozenset[str] = frozenset()
+
+
+@functools.lru_cache(maxsize=1024)
+def _hidden_wire_cached(raw: tuple[bytes, ...], exposed: frozenset[str], star: bool) -> tuple[str, ...]:
+    return _hidden(_decode_names(raw), exposed, star)
+
+
+def _hidden(names: tuple[str, ...], exposed: frozenset[str], star: bool) -> tuple[str, ...]:
     hidden: list[str] = []
-    for name in response.headers.keys():  # noqa: SIM118 - a HeaderLines protocol, not a dict
+    for name in names:
         low = name.lower()
         if low in fetchspec.FORBIDDEN_RESPONSE_HEADERS:
             hidden.append(name)
@@ -478,38 +531,59 @@ def _vary_warning(response: Response, origin: str, acao: list[str]) -> str | Non
 # [F] CORS-preflight fetch, in Chromium's order (PreflightController + PreflightResult; BROWSERS.md §4).
 
 
+class _AllowList(NamedTuple):
+    """An Access-Control-Allow-Methods or -Headers value as the preflight check reads it."""
+
+    items: tuple[str, ...] | None  # None when it does not parse
+    bad: str  # the element that does not parse
+    as_set: frozenset[str]
+
+
+def _parse_allow_list(lines: tuple[str, ...], lower: bool) -> _AllowList:
+    try:
+        items = fetchspec.parse_list(lines)
+    except fetchspec.ListParseError as e:
+        return _AllowList(None, e.element, frozenset())
+    if lower:
+        items = [n.lower() for n in items]
+    return _AllowList(tuple(items), "", frozenset(items))
+
+
+_parse_allow_list_cached = functools.lru_cache(maxsize=1024)(_parse_allow_list)
+
+
+def _allow_list(lines: list[str], lower: bool) -> _AllowList:
+    """The parsed list; a server sends the same lists again and again: remembered, up to a size."""
+    key = tuple(lines)
+    small = sum(map(len, key)) <= _MAX_CACHED_NAMES
+    return _parse_allow_list_cached(key, lower) if small else _parse_allow_list(key, lower)
+
+
 class _PreflightInput(NamedTuple):
     """A preflight's request and response, read and parsed once for every credentials mode and browser."""
 
     method: str  # Access-Control-Request-Method
     requested: list[str]  # Access-Control-Request-Headers, lowercased
-    methods: list[str] | None  # Access-Control-Allow-Methods; None when it does not parse
-    bad_method: str
-    headers: list[str] | None  # Access-Control-Allow-Headers, lowercased; None when it does not parse
-    bad_header: str
+    allow_methods: _AllowList  # Access-Control-Allow-Methods
+    allow_headers: _AllowList  # Access-Control-Allow-Headers, lowercased
+
+    @property
+    def methods(self) -> tuple[str, ...] | None:
+        return self.allow_methods.items
+
+    @property
+    def headers(self) -> tuple[str, ...] | None:
+        return self.allow_headers.items
 
     @classmethod
     def read(cls, request: Request, response: Response) -> _PreflightInput:
         h = response.headers
-        methods: list[str] | None
-        headers: list[str] | None
-        bad_method = bad_header = ""
-        try:
-            methods = fetchspec.parse_list(h.get_all("access-control-allow-methods"))
-        except fetchspec.ListParseError as e:
-            methods, bad_method = None, e.element
-        try:
-            headers = [n.lower() for n in fetchspec.parse_list(h.get_all("access-control-allow-headers"))]
-        except fetchspec.ListParseError as e:
-            headers, bad_header = None, e.element
         method, requested = requested_by_preflight(request)
         return cls(
             method=method,
             requested=requested,
-            methods=methods,
-            bad_method=bad_method,
-            headers=headers,
-            bad_header=bad_header,
+            allow_methods=_allow_list(h.get_all("access-control-allow-methods"), lower=False),
+            allow_headers=_allow_list(h.get_all("access-control-allow-headers"), lower=True),
         )
 
 
@@ -566,7 +640,7 @@ def _judge_preflight(
                 firefox_result,
                 "",
                 f"Access-Control-Allow-Methods must be a comma-separated list of method names; "
-                f"{p.bad_method!r} is not one",
+                f"{p.allow_methods.bad!r} is not one",
             ),
             warnings,
         )
@@ -577,7 +651,7 @@ def _judge_preflight(
                 firefox_result,
                 "",
                 f"Access-Control-Allow-Headers must be a comma-separated list of header names; "
-                f"{p.bad_header!r} is not one",
+                f"{p.allow_headers.bad!r} is not one",
             ),
             warnings,
         )
@@ -639,26 +713,25 @@ def _firefox_preflight_lists(p: _PreflightInput, include: bool) -> FirefoxReason
     return None
 
 
-def _preflight_facts(response: Response, p: _PreflightInput) -> PreflightFacts:
-    max_age = _first(response.headers, "access-control-max-age")
-    chromium, _ = fetchspec.parse_max_age_chromium(max_age)
-    firefox, _ = fetchspec.parse_max_age_firefox(max_age)
-    return PreflightFacts(
+def _preflight_facts_and_warnings(response: Response, p: _PreflightInput) -> tuple[PreflightFacts, list[str]]:
+    """What the answer lets the browsers cache, and the warnings about Access-Control-Max-Age."""
+    value = _first(response.headers, "access-control-max-age")
+    chromium, chromium_capped = fetchspec.parse_max_age_chromium(value)
+    firefox, firefox_capped = fetchspec.parse_max_age_firefox(value)
+    facts = PreflightFacts(
         method=p.method,
         headers=tuple(p.requested),
-        allowed_methods=frozenset(p.methods or ()),
-        allowed_headers=frozenset(p.headers or ()),
+        allowed_methods=p.allow_methods.as_set,
+        allowed_headers=p.allow_headers.as_set,
         max_age_chromium=chromium,
         max_age_firefox=firefox,
     )
+    return facts, _max_age_warnings(value, chromium_capped, firefox_capped)
 
 
-def _max_age_warnings(response: Response) -> list[str]:
-    value = _first(response.headers, "access-control-max-age")
+def _max_age_warnings(value: str | None, chromium_capped: bool, firefox_capped: bool) -> list[str]:
     if value is None:
         return []
-    _, chromium_capped = fetchspec.parse_max_age_chromium(value)
-    _, firefox_capped = fetchspec.parse_max_age_firefox(value)
     if firefox_capped:
         return [
             f"Access-Control-Max-Age {value} is above every browser's cap: Chromium caches preflights for at "
@@ -890,8 +963,8 @@ def evaluate(
             if _include_may_differ(response.headers, origin, preflight=True)
             else plain
         )
-        facts = _preflight_facts(response, parsed)
-        warnings += _max_age_warnings(response)
+        facts, max_age_warnings = _preflight_facts_and_warnings(response, parsed)
+        warnings += max_age_warnings
         if not plain.allowed:
             plain = plain._replace(text=f"{plain.text} The browser did not send the {facts.method} request.")
         plain = _firefox_rejects_status(plain, response.status)

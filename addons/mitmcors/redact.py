@@ -12,6 +12,7 @@ The policy, in the README's words:
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 from urllib.parse import unquote_plus
@@ -63,7 +64,12 @@ _MAX_NAME: Final = 200  # longer names are not words anyone uses for a secret; k
 
 def is_secret_name(name: str) -> bool:
     """Is this parameter name credential-like (see the module docstring)?"""
-    name = unquote_plus(name[:_MAX_NAME])
+    return _is_secret_name(name[:_MAX_NAME])
+
+
+@functools.lru_cache(maxsize=4096)  # the same few parameter names again and again
+def _is_secret_name(name: str) -> bool:
+    name = unquote_plus(name)
     words = [w for w in _WORD_BOUNDARY.split(_CAMEL.sub(" ", name).lower()) if w]
     return any(w in SECRET_WORDS for w in words) or "".join(words) in SECRET_WORDS
 
@@ -83,6 +89,19 @@ def _redact_path_param(m: re.Match[str]) -> str:
 def redact_url(url: str) -> str:
     """`https://u:p@h/p;jsessionid=1?token=abc&page=2#id_token=x` →
     `https://[redacted]@h/p;jsessionid=[redacted]?token=[redacted]&page=2#id_token=[redacted]`."""
+    # The same URL is redacted for its verdict's text, log line, report line and view: remembered, up to a size.
+    return _redact_url_cached(url) if len(url) <= _MAX_CACHED_URL else _redact_url(url)
+
+
+_MAX_CACHED_URL: Final = 2048
+
+
+@functools.lru_cache(maxsize=256)
+def _redact_url_cached(url: str) -> str:
+    return _redact_url(url)
+
+
+def _redact_url(url: str) -> str:
     if "@" in url:  # userinfo needs one: most URLs skip the regex
         url = _USERINFO.sub(lambda m: f"{m[1] or ''}//{REDACTED}@", url, count=1)
     rest, hashmark, fragment = url.partition("#")
