@@ -14,7 +14,7 @@ import operator
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
-from mitmcors import fetchspec
+from mitmcors import fetchspec, redact
 from mitmcors.reasons import PREFLIGHT_BASE, PREFLIGHT_VARIANT, FirefoxReason, Reason, chromium_text
 from mitmcors.redact import redact_error, redact_url
 
@@ -1042,3 +1042,19 @@ def _could_be_no_cors(request: Request) -> bool:
         and not request.headers.get_all("sec-fetch-mode")
         and not fetchspec.cors_unsafe_header_names(request.headers.items(multi=True))
     )
+
+
+def forget() -> None:
+    """Clear what judging remembers between flows (names, lists, texts, origins, redactions): the next flow is
+    judged as if its server and page had never been seen. For benchmarks and tests; judgements do not change."""
+    for cache in (
+        _hidden_wire_cached,
+        _parse_allow_list_cached,
+        _access_blocked_cached,
+        fetchspec._serialize_origin_cached,
+        fetchspec._normalize_origin_cached,
+        fetchspec._resolve_redirect_cached,
+        redact._redact_url_cached,
+        redact._is_secret_name,
+    ):
+        cache.cache_clear()
