@@ -788,21 +788,21 @@ def _judge_on_the_wire(
     ("cache", "method", "request_lines", "response_lines"),
     [
         pytest.param(
-            evaluator._hidden_wire_cached,
+            evaluator._hidden_on_the_wire,
             "GET",
             CORS,
             [("Access-Control-Allow-Origin", "*"), (f"X-{BIG}", "1")],
             id="a huge header name",
         ),
         pytest.param(
-            evaluator._access_blocked_cached,
+            evaluator._access_blocked,
             "GET",
             CORS,
             [("Access-Control-Allow-Origin", f"https://{BIG}.example")],
             id="a huge Allow-Origin value",
         ),
         pytest.param(
-            evaluator._parse_allow_list_cached,
+            evaluator._parse_allow_list,
             "OPTIONS",
             [("Origin", APP), ("Access-Control-Request-Method", "PUT")],
             [("Access-Control-Allow-Origin", APP), ("Access-Control-Allow-Methods", f"PUT, {BIG}")],

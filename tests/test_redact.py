@@ -108,9 +108,9 @@ def test_error_text_without_secrets_is_kept() -> None:
 def test_a_huge_url_is_redacted_but_not_remembered() -> None:
     """The same URL is redacted for its message, log line, report line and view, so redactions are remembered;
     a huge URL (hostile, or a data-stuffed query) is redacted afresh each time instead of kept."""
-    redact._redact_url_cached.cache_clear()
+    redact.redact_url.cache_clear()
     assert redact_url("/a?token=abc") == "/a?token=[redacted]"
-    assert redact._redact_url_cached.cache_info().currsize == 1
+    assert redact.redact_url.cache_info().currsize == 1
     huge = "/a?token=abc&q=" + "x" * 5000
     assert redact_url(huge).startswith("/a?token=[redacted]&q=xxx")
-    assert redact._redact_url_cached.cache_info().currsize == 1
+    assert redact.redact_url.cache_info().currsize == 1

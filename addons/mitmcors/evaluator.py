@@ -9,12 +9,12 @@ are the Fetch standard's (https://fetch.spec.whatwg.org/).
 from __future__ import annotations
 
 import enum
-import functools
 import operator
 from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
 from mitmcors import fetchspec, redact
+from mitmcors.memo import remembered
 from mitmcors.reasons import PREFLIGHT_BASE, PREFLIGHT_VARIANT, FirefoxReason, Reason, chromium_text
 from mitmcors.redact import redact_error, redact_url
 
@@ -393,20 +393,11 @@ def _blocked(reason: Reason, firefox: FirefoxReason | None, value: str, fix: str
 _MAX_CACHED_TEXT = 512  # characters of origin and offending value a cached outcome may keep
 
 
+@remembered(1024, _MAX_CACHED_TEXT, lambda reason, firefox, origin, value, include, preflight: len(origin) + len(value))
 def _access_blocked(
     reason: Reason, firefox: FirefoxReason | None, origin: str, value: str, include: bool, preflight: bool
 ) -> Outcome:
-    """A failed CORS check's outcome, text and fix: the same few origins and values again and again, remembered
-    (up to a size)."""
-    if len(origin) + len(value) <= _MAX_CACHED_TEXT:
-        return _access_blocked_cached(reason, firefox, origin, value, include, preflight)
-    return _blocked(reason, firefox, value, _fix_for_access(reason, origin, value, include, preflight))
-
-
-@functools.lru_cache(maxsize=1024)
-def _access_blocked_cached(
-    reason: Reason, firefox: FirefoxReason | None, origin: str, value: str, include: bool, preflight: bool
-) -> Outcome:
+    """A failed CORS check's outcome, text and fix (the same few origins and values again and again)."""
     return _blocked(reason, firefox, value, _fix_for_access(reason, origin, value, include, preflight))
 
 
@@ -486,18 +477,16 @@ def _unreadable(response: Response, include: bool) -> tuple[str, ...]:
     exposed = frozenset(fetchspec.split_names(lines)) if lines else _NOTHING_EXPOSED
     star = not include and "*" in exposed
     if isinstance(h, WireHeaders):
-        # A server sends the same names and the same Expose-Headers again and again: remembered, up to a size.
-        raw = h.raw_names()
-        if sum(map(len, raw)) + sum(map(len, lines)) <= _MAX_CACHED_NAMES:
-            return _hidden_wire_cached(raw, exposed, star)
+        return _hidden_on_the_wire(h.raw_names(), exposed, star)
     return _hidden(tuple(h.keys()), exposed, star)
 
 
 _NOTHING_EXPOSED: frozenset[str] = frozenset()
 
 
-@functools.lru_cache(maxsize=1024)
-def _hidden_wire_cached(raw: tuple[bytes, ...], exposed: frozenset[str], star: bool) -> tuple[str, ...]:
+@remembered(1024, _MAX_CACHED_NAMES, lambda raw, exposed, star: sum(map(len, raw)) + sum(map(len, exposed)))
+def _hidden_on_the_wire(raw: tuple[bytes, ...], exposed: frozenset[str], star: bool) -> tuple[str, ...]:
+    """`_hidden` of the raw names (a server sends the same names and Expose-Headers again and again)."""
     return _hidden(_decode_names(raw), exposed, star)
 
 
@@ -539,7 +528,9 @@ class _AllowList(NamedTuple):
     as_set: frozenset[str]
 
 
+@remembered(1024, _MAX_CACHED_NAMES, lambda lines, lower: sum(map(len, lines)))
 def _parse_allow_list(lines: tuple[str, ...], lower: bool) -> _AllowList:
+    """The parsed list (a server sends the same lists again and again)."""
     try:
         items = fetchspec.parse_list(lines)
     except fetchspec.ListParseError as e:
@@ -547,16 +538,6 @@ def _parse_allow_list(lines: tuple[str, ...], lower: bool) -> _AllowList:
     if lower:
         items = [n.lower() for n in items]
     return _AllowList(tuple(items), "", frozenset(items))
-
-
-_parse_allow_list_cached = functools.lru_cache(maxsize=1024)(_parse_allow_list)
-
-
-def _allow_list(lines: list[str], lower: bool) -> _AllowList:
-    """The parsed list; a server sends the same lists again and again: remembered, up to a size."""
-    key = tuple(lines)
-    small = sum(map(len, key)) <= _MAX_CACHED_NAMES
-    return _parse_allow_list_cached(key, lower) if small else _parse_allow_list(key, lower)
 
 
 class _PreflightInput(NamedTuple):
@@ -582,8 +563,8 @@ class _PreflightInput(NamedTuple):
         return cls(
             method=method,
             requested=requested,
-            allow_methods=_allow_list(h.get_all("access-control-allow-methods"), lower=False),
-            allow_headers=_allow_list(h.get_all("access-control-allow-headers"), lower=True),
+            allow_methods=_parse_allow_list(tuple(h.get_all("access-control-allow-methods")), False),
+            allow_headers=_parse_allow_list(tuple(h.get_all("access-control-allow-headers")), True),
         )
 
 
@@ -1048,13 +1029,13 @@ def forget() -> None:
     """Clear what judging remembers between flows (names, lists, texts, origins, redactions): the next flow is
     judged as if its server and page had never been seen. For benchmarks and tests; judgements do not change."""
     for cache in (
-        _hidden_wire_cached,
-        _parse_allow_list_cached,
-        _access_blocked_cached,
-        fetchspec._serialize_origin_cached,
-        fetchspec._normalize_origin_cached,
-        fetchspec._resolve_redirect_cached,
-        redact._redact_url_cached,
+        _hidden_on_the_wire,
+        _parse_allow_list,
+        _access_blocked,
+        fetchspec.serialize_origin,
+        fetchspec.normalize_origin,
+        fetchspec.resolve_redirect,
+        redact.redact_url,
         redact._is_secret_name,
     ):
         cache.cache_clear()

@@ -6,11 +6,12 @@ https://fetch.spec.whatwg.org/; the tags ([F], [CrC], [FxC] ...) are listed in B
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
 from typing import Final, NamedTuple
 from urllib.parse import urljoin, urlsplit
+
+from mitmcors.memo import remembered
 
 DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -101,17 +102,9 @@ class ListParseError(ValueError):
 _MAX_CACHED = 2048  # characters of the arguments a cache below may keep: hostile values are computed afresh
 
 
+@remembered(1024, _MAX_CACHED, lambda scheme, host, port: len(host))  # a handful of servers and pages, every flow
 def serialize_origin(scheme: str, host: str, port: int) -> str:
     """[HTML] ASCII serialization of a tuple origin: default ports dropped, IPv6 bracketed, lowercase."""
-    # A handful of servers and pages, judged on every flow: remembered.
-    return (
-        _serialize_origin_cached(scheme, host, port)
-        if len(host) <= _MAX_CACHED
-        else _serialize_origin(scheme, host, port)
-    )
-
-
-def _serialize_origin(scheme: str, host: str, port: int) -> str:
     scheme = scheme.lower()
     host = host.lower()
     if ":" in host and not host.startswith("["):
@@ -119,9 +112,6 @@ def _serialize_origin(scheme: str, host: str, port: int) -> str:
     if DEFAULT_PORTS.get(scheme) == port:
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
-
-
-_serialize_origin_cached = functools.lru_cache(maxsize=1024)(_serialize_origin)
 
 
 def url_key(scheme: str, host: str, port: int, path: str) -> str:
@@ -137,15 +127,10 @@ class RedirectTarget(NamedTuple):
     key: str | None  # `url_key` of an http(s) target with a host, else None
 
 
+# The CORS check and the redirect link resolve the same pair, one after the other.
+@remembered(256, _MAX_CACHED, lambda base, location: len(base) + len(location))
 def resolve_redirect(base: str, location: str) -> RedirectTarget:
     """Resolve `location` against `base` the way the URL parser does (relative references included)."""
-    # The CORS check and the redirect link resolve the same pair, one after the other: remembered.
-    if len(base) + len(location) <= _MAX_CACHED:
-        return _resolve_redirect_cached(base, location)
-    return _resolve_redirect(base, location)
-
-
-def _resolve_redirect(base: str, location: str) -> RedirectTarget:
     try:
         parts = urlsplit(urljoin(base, location.strip()))
         scheme = parts.scheme.lower()
@@ -162,19 +147,12 @@ def _resolve_redirect(base: str, location: str) -> RedirectTarget:
     return RedirectTarget(scheme, credentials, key)
 
 
-_resolve_redirect_cached = functools.lru_cache(maxsize=256)(_resolve_redirect)
-
-
+@remembered(1024, _MAX_CACHED, len)  # a handful of pages send every request
 def normalize_origin(value: str) -> str | None:
     """Parse an `Origin` header value into its serialization; None when it is not a tuple origin.
 
     `null` (opaque origins, redirect-tainted requests) returns None: it is never same-origin with anything.
     """
-    # A handful of pages send every request: remembered.
-    return _normalize_origin_cached(value) if len(value) <= _MAX_CACHED else _normalize_origin(value)
-
-
-def _normalize_origin(value: str) -> str | None:
     value = value.strip()
     scheme, sep, rest = value.partition("://")
     if not sep or not rest or "/" in rest:
@@ -198,9 +176,6 @@ def _normalize_origin(value: str) -> str | None:
     if port is None or not host:
         return None
     return serialize_origin(scheme, host, port)
-
-
-_normalize_origin_cached = functools.lru_cache(maxsize=1024)(_normalize_origin)
 
 
 def is_valid_url(value: str) -> bool:

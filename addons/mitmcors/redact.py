@@ -17,6 +17,8 @@ import re
 from typing import Final
 from urllib.parse import unquote_plus
 
+from mitmcors.memo import remembered
+
 REDACTED: Final = "[redacted]"
 
 SECRET_WORDS: Final = frozenset(
@@ -86,22 +88,11 @@ def _redact_path_param(m: re.Match[str]) -> str:
     return f";{m[1]}={REDACTED}" if m[2] and is_secret_name(m[1]) else m[0]
 
 
+# The same URL is redacted for its verdict's text, log line, report line and view.
+@remembered(256, 2048, len)
 def redact_url(url: str) -> str:
     """`https://u:p@h/p;jsessionid=1?token=abc&page=2#id_token=x` →
     `https://[redacted]@h/p;jsessionid=[redacted]?token=[redacted]&page=2#id_token=[redacted]`."""
-    # The same URL is redacted for its verdict's text, log line, report line and view: remembered, up to a size.
-    return _redact_url_cached(url) if len(url) <= _MAX_CACHED_URL else _redact_url(url)
-
-
-_MAX_CACHED_URL: Final = 2048
-
-
-@functools.lru_cache(maxsize=256)
-def _redact_url_cached(url: str) -> str:
-    return _redact_url(url)
-
-
-def _redact_url(url: str) -> str:
     if "@" in url:  # userinfo needs one: most URLs skip the regex
         url = _USERINFO.sub(lambda m: f"{m[1] or ''}//{REDACTED}@", url, count=1)
     rest, hashmark, fragment = url.partition("#")
