@@ -63,6 +63,31 @@ SERVER: Lines = (
 )
 
 
+def hundred_rules(path: Path, host: str, origin: str, methods: str, headers: str) -> Path:
+    """A 100-rule file: 99 rules for other hosts, then one for `host` allowing `origin`, `methods` and `headers`
+    (YAML flow lists): every flow to `host` is matched by the last rule. Written to `path`."""
+    lines = ["rules:"]
+    for i in range(99):
+        lines += [
+            f"  - name: service {i}",
+            "    match:",
+            f'      host: ["api{i}.example.test", "*.svc{i}.example.test"]',
+            "    allow_origins: [http://localhost:5173]",
+            "    allow_methods: [GET, POST, PUT]",
+        ]
+    lines += [
+        "  - name: the backend",
+        "    match:",
+        f"      host: {host}",
+        f"    allow_origins: [{origin}]",
+        f"    allow_methods: {methods}",
+        f"    allow_headers: {headers}",
+        "    max_age: 600",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def with_lines(base: Lines, *extra: tuple[str, str], drop: Sequence[str] = ()) -> Lines:
     low = {d.lower() for d in drop}
     return tuple(line for line in base if line[0].lower() not in low) + extra

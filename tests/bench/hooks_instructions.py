@@ -22,33 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.bench.common import CASES, NO_ORIGIN_CASES, ROOT, arguments, run
+from tests.bench.common import API_HOST, CASES, NO_ORIGIN_CASES, ORIGIN, ROOT, arguments, hundred_rules, run
 
 MIX = (*CASES, *NO_ORIGIN_CASES)
 
 
-def hundred_rules(path: Path) -> Path:
-    """99 rules for other hosts, then one for the mix's host: every flow scans the index to the last."""
-    lines = ["rules:"]
-    for i in range(99):
-        lines += [
-            f"  - name: service {i}",
-            "    match:",
-            f'      host: ["api{i}.example.test", "*.svc{i}.example.test"]',
-            "    allow_origins: [http://localhost:5173]",
-            "    allow_methods: [GET, POST, PUT]",
-        ]
-    lines += [
-        "  - name: the backend",
-        "    match:",
-        "      host: api.example.com",
-        "    allow_origins: [https://app.example.com]",
-        "    allow_methods: [PUT, DELETE]",
-        "    allow_headers: [content-type, x-requested-with]",
-        "    max_age: 600",
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+def mix_rules(path: Path) -> Path:
+    """99 rules for other hosts, then one for the mix's host: every flow is matched by the last."""
+    return hundred_rules(path, API_HOST, ORIGIN, "[PUT, DELETE]", "[content-type, x-requested-with]")
 
 
 def child(batches: int, rules: str) -> None:
@@ -117,7 +98,7 @@ def measure(args: argparse.Namespace, report: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         plain = count(batches, None, work)
-        ruled = count(batches, hundred_rules(work / "rules.yaml"), work)
+        ruled = count(batches, mix_rules(work / "rules.yaml"), work)
     print(f"   no rules                  {plain / 1e3:>8.1f} k instructions per flow")
     print(f"   100 rules, the last one   {ruled / 1e3:>8.1f} k instructions per flow")
     report["hooks_instructions"] = {"per_flow": plain, "per_flow_100_rules": ruled, "batches": batches}

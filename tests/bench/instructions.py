@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.bench.common import arguments, run, verdict_word
+from tests.bench.common import arguments, hundred_rules, run, verdict_word
 from tests.harness.backend import Answer, Backend, Route
 from tests.harness.mitmdump import ADDON, Mitmdump
 
@@ -184,28 +184,9 @@ def start_backend() -> Backend:
     return backend
 
 
-def hundred_rules(path: Path) -> Path:
+def backend_rules(path: Path) -> Path:
     """99 rules for other hosts, then one for the backend (127.0.0.1): every request scans all 100."""
-    lines = ["rules:"]
-    for i in range(99):
-        lines += [
-            f"  - name: service {i}",
-            "    match:",
-            f'      host: ["api{i}.example.test", "*.svc{i}.example.test"]',
-            "    allow_origins: [http://localhost:5173]",
-            "    allow_methods: [GET, POST, PUT]",
-        ]
-    lines += [
-        "  - name: the backend",
-        "    match:",
-        "      host: 127.0.0.1",
-        f"    allow_origins: [{ORIGIN}]",
-        "    allow_methods: [PUT]",
-        "    allow_headers: [content-type]",
-        "    max_age: 600",
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return hundred_rules(path, "127.0.0.1", ORIGIN, "[PUT]", "[content-type]")
 
 
 def drive(port: int, backend: int, mix: Mix, start: int, n: int) -> None:
@@ -248,7 +229,7 @@ def measure_variant(
     scripts = (addon,) if v.addon else (empty,) if v.script else ()
     args = ["-q"] if v.quiet else []
     if v.rules:
-        args += ["--set", f"cors_rules={hundred_rules(work / 'hundred-rules.yaml')}"]
+        args += ["--set", f"cors_rules={backend_rules(work / 'hundred-rules.yaml')}"]
     # A confdir each: mitmdumps started at once would all write the CA into a shared one (and read it half-written).
     proxy = Mitmdump(work / slug, args, slug, work / slug / "conf", scripts, False, valgrind, start_timeout=600).start()
     assert proxy.proc is not None
