@@ -413,10 +413,15 @@ def may_show_findings(request: Request, response_headers: HeaderLines, kind: str
         return False  # only a single Allow-Origin line is judged
     value = allow_origin[0].strip(" \t")
     if value == "*":
-        private = "private" in (d.split("=", 1)[0].strip() for d in fetchspec.split_names(r.get_all("cache-control")))
         credentials = r.get_all("access-control-allow-credentials")
+        private = "private" in _cache_directives(r)
         return bool(credentials or r.get_all("set-cookie") or private or request.headers.get_all("authorization"))
     return value == "null" or value == (request.origin_header or "")  # null, or the request's own origin
+
+
+def _cache_directives(response_headers: HeaderLines) -> tuple[str, ...]:
+    """Cache-Control's directive names, lowercased (`private`, `no-store`, `max-age` ...)."""
+    return tuple(d.split("=", 1)[0].strip() for d in fetchspec.split_names(response_headers.get_all("cache-control")))
 
 
 def facts_of(flow_id: str, request: Request, response: Response, kind: str) -> FlowFacts:
@@ -443,7 +448,7 @@ def facts_of(flow_id: str, request: Request, response: Response, kind: str) -> F
         allow_headers=tuple(r.get_all("access-control-allow-headers")) if preflight else (),
         max_age=_first(r, "access-control-max-age"),
         vary=tuple(fetchspec.split_names(r.get_all("vary"))),
-        cache_control=tuple(d.split("=", 1)[0].strip() for d in fetchspec.split_names(r.get_all("cache-control"))),
+        cache_control=_cache_directives(r),
         set_cookie=bool(r.get_all("set-cookie")),
     )
 
