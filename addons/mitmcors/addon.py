@@ -108,7 +108,6 @@ class CorsAddon:
         # every flow a lookup, and nothing but a probe replay needs it.
         self._pacer = ProbePacer()
         self._pacer_in: Any = None  # the addon manager the pacer was added to
-        # The options hooks and `done` read, kept here by `configure`: they never read ctx.options.
         self._settings: dict[str, Any] = {o.name: o.default for o in OPTIONS if o.name in SETTINGS}
 
     # -- options ---------------------------------------------------------------------------------
@@ -121,8 +120,10 @@ class CorsAddon:
         if "termlog_verbosity" in updated or "console_eventlog_verbosity" in updated:
             self.output.log_level = self._visible_log_level()
         for o in OPTIONS:
+            if o.choices is None or o.name not in updated:
+                continue
             value = getattr(ctx.options, o.name)
-            if o.choices is not None and o.name in updated and value not in o.choices:  # --set is not checked
+            if value not in o.choices:  # mitmproxy does not check --set
                 # Logged, not raised: a script's OptionsError prints a traceback. At startup mitmdump then exits.
                 logger.error(f"{o.name} must be one of {', '.join(repr(c) for c in o.choices)}, not {value!r}")
                 return
