@@ -4,7 +4,6 @@ headers a rule produces."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import textwrap
@@ -30,6 +29,7 @@ from mitmcors.rules import (
     parse_origin_pattern,
     parse_rules,
 )
+from mitmcors.rules.model import Regex
 
 ROOT = Path(__file__).resolve().parent.parent
 # A rule named 'a' on line 2; the keys added after it start on line 3.
@@ -249,7 +249,7 @@ def plain(value: Any) -> Any:
     """A Rule attribute in comparable form: patterns by their text, compiled conditions as True."""
     if isinstance(value, tuple) and value and isinstance(value[0], OriginPattern):
         return tuple(p.raw for p in value)
-    if isinstance(value, re.Pattern) or callable(value):
+    if isinstance(value, Regex) or callable(value):
         return True
     return value
 
@@ -749,14 +749,15 @@ def test_a_reload_leaves_the_collector_and_the_switch_interval_as_it_found_them(
     assert (sys.getswitchinterval(), gc.isenabled()) == (interval, enabled)
 
 
-def test_a_replaced_rule_set_is_dismantled_entry_by_entry() -> None:
-    """The rules a reload replaced are freed one by one in a worker: `dismantle` empties the index and the
-    per-host cache and hands back every rule."""
-    ruleset = parse_rules(
-        "rules:\n  - name: a\n    strip: [x-a]\n    match:\n      host: [a.test, '*.b.test']\n",
-        "r.yaml",
-        compile_filter,
+def test_a_replaced_rule_set_is_dismantled_piece_by_piece() -> None:
+    """The rules a reload replaced are freed a piece at a time: `dismantle` empties the index and the per-host
+    cache and drops the rules one by one, pausing in between (each pause lets the event loop serve flows)."""
+    text = "rules:\n" + "".join(
+        f"  - name: r{i}\n    strip: [x-a]\n    match:\n      host: [a{i}.test, '*.b.test']\n" for i in range(3)
     )
-    assert [r.name for r in ruleset._candidates("x.b.test")] == ["a"]
-    assert [r.name for r in ruleset.dismantle()] == ["a"]
-    assert ruleset._candidates("a.test") == ()  # the index is empty now
+    ruleset = parse_rules(text, "r.yaml", compile_filter)
+    assert [r.name for r in ruleset._candidates("x.b.test")] == ["r0", "r1", "r2"]
+    ruleset._by_host.clear()
+    assert sum(1 for _ in ruleset.dismantle()) >= 3  # a pause per rule at least
+    assert ruleset.rules == ()
+    assert ruleset._candidates("a0.test") == ()  # the index is empty now

@@ -74,3 +74,7 @@ class RuleFileError(ValueError):
         self.path = path
         self.errors = tuple(sorted(errors, key=lambda e: e.line))
         super().__init__("\n".join(e.format(path) for e in self.errors))
+
+    def __reduce__(self) -> tuple[type[RuleFileError], tuple[str, tuple[RuleError, ...]]]:
+        """Pickled by its path and errors (a reload reads the file in a child process and sends this back)."""
+        return RuleFileError, (self.path, self.errors)

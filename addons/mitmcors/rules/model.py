@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -29,16 +29,124 @@ class OriginPatternError(ValueError):
         self.fix = fix
 
 
+class Regex:
+    """A compiled regex that is pickled as its source and compiled again at its first use.
+
+    A reload reads the rule file in a child process (`mitmcors.rulereload`) and the rules come back pickled:
+    compiling 10,000 rules' regexes as they are unpickled would cost the event loop half a second, and most are
+    never used. Built by the validator, the regex is compiled at once (the validator's check that it compiles).
+    """
+
+    __slots__ = ("_compiled", "flags", "pattern")
+
+    def __init__(self, pattern: str, flags: int = 0, compiled: re.Pattern[str] | None = None) -> None:
+        self.pattern = pattern
+        self.flags = flags
+        self._compiled = compiled
+
+    @classmethod
+    def compile(cls, pattern: str, flags: int = 0) -> Regex:
+        """Compiled now: raises re.error for a bad pattern."""
+        return cls(pattern, flags, re.compile(pattern, flags))
+
+    def _regex(self) -> re.Pattern[str]:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = re.compile(self.pattern, self.flags)
+        return compiled
+
+    def match(self, string: str) -> re.Match[str] | None:
+        return self._regex().match(string)
+
+    def fullmatch(self, string: str) -> re.Match[str] | None:
+        return self._regex().fullmatch(string)
+
+    def __reduce__(self) -> tuple[Callable[[str, int], Regex], tuple[str, int]]:
+        return _shared_regex, (self.pattern, self.flags)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Regex) and (self.pattern, self.flags) == (other.pattern, other.flags)
+
+    def __hash__(self) -> int:
+        return hash((self.pattern, self.flags))
+
+    def __repr__(self) -> str:
+        return f"Regex({self.pattern!r}, {self.flags!r})"
+
+
+class Filter:
+    """A mitmproxy filter expression and its compiled form. Pickled, it carries both: mitmproxy's filter parser
+    takes 1 to 5 ms per expression, where unpickling the compiled objects costs microseconds (their regexes are
+    `re`'s cache hits). Unpickled rules share one `Filter` per expression."""
+
+    __slots__ = ("_compiled", "compile_filter", "text")
+
+    def __init__(self, text: str, compile_filter: Callable[[str], Callable[[Any], bool]], compiled: Any = None) -> None:
+        self.text = text
+        self.compile_filter = compile_filter  # a module-level function: pickled by its name
+        self._compiled = compiled
+
+    @classmethod
+    def compile(cls, text: str, compile_filter: Callable[[str], Callable[[Any], bool]]) -> Filter:
+        """Compiled now: raises ValueError for a bad expression."""
+        return cls(text, compile_filter, compile_filter(text))
+
+    def __call__(self, flow: Any) -> bool:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = self.compile_filter(self.text)
+        return bool(compiled(flow))
+
+    def __reduce__(self) -> tuple[Callable[..., Filter], tuple[str, Callable[[str], Callable[[Any], bool]], Any]]:
+        return _shared_filter, (self.text, self.compile_filter, self._compiled)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Filter) and self.text == other.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"Filter({self.text!r})"
+
+
+# Unpickled, rules share their equal regexes, filters and origin patterns: a file repeats them (a path glob or
+# an allowed origin on every rule), and each is an object the garbage collector would traverse.
+@functools.lru_cache(maxsize=4096)
+def _shared_regex(pattern: str, flags: int) -> Regex:
+    return Regex(pattern, flags)
+
+
+_FILTERS: OrderedDict[str, Filter] = OrderedDict()  # unpickled filters by expression, the latest 4,096
+
+
+def _shared_filter(text: str, compile_filter: Callable[[str], Callable[[Any], bool]], compiled: Any) -> Filter:
+    shared = _FILTERS.get(text)
+    if shared is None or shared.compile_filter is not compile_filter:
+        shared = _FILTERS[text] = Filter(text, compile_filter, compiled)
+        if len(_FILTERS) > 4096:
+            _FILTERS.popitem(last=False)
+    return shared
+
+
 @dataclass(frozen=True, slots=True)
 class OriginPattern:
     """An origin or a jub0bs/cors-style pattern: `https://*.example.com` (any subdomain depth),
     `http://localhost:*` (any port). Compiled once; `matches` compares serialized origins."""
 
     raw: str
-    regex: re.Pattern[str]
+    regex: Regex
 
     def matches(self, origin: str) -> bool:
         return self.regex.fullmatch(origin) is not None
+
+    def __reduce__(self) -> tuple[Callable[[str, Regex], OriginPattern], tuple[str, Regex]]:
+        return _shared_origin_pattern, (self.raw, self.regex)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_origin_pattern(raw: str, regex: Regex) -> OriginPattern:
+    return OriginPattern(raw, regex)
 
 
 def _is_public_suffix(domain: str) -> bool:
@@ -70,7 +178,7 @@ def parse_origin_pattern(raw: str, *, allow_null: bool) -> OriginPattern:
                 "it lets any of those read responses",
                 "remove it, or set 'dangerously_allow_insecure: true' to reproduce such a server on purpose",
             )
-        return OriginPattern(raw, re.compile(r"null"))
+        return OriginPattern(raw, Regex.compile(r"null"))
     if value != value.lower():
         raise OriginPatternError(
             Code.ORIGIN_NOT_LOWERCASE, "origins are lowercase on the wire", f"write {value.lower()!r}"
@@ -107,7 +215,7 @@ def parse_origin_pattern(raw: str, *, allow_null: bool) -> OriginPattern:
         port_re = ""
     else:
         port_re = f":{port}"
-    return OriginPattern(raw, re.compile(f"{scheme}://{host_re}{port_re}"))
+    return OriginPattern(raw, Regex.compile(f"{scheme}://{host_re}{port_re}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +224,10 @@ class Rule:
 
     name: str
     hosts: tuple[str, ...] = ()  # match.host's globs, lowercased (the index of RuleSet); host_regex matches them
-    host_regex: re.Pattern[str] | None = None
-    path_regex: re.Pattern[str] | None = None
+    host_regex: Regex | None = None
+    path_regex: Regex | None = None
     origins: tuple[OriginPattern, ...] = ()
-    filter: Callable[[Any], bool] | None = None
+    filter: Callable[[Any], bool] | None = None  # a `Filter` when read from a file
     rewrites_cors: bool = False
     allow_origins: Wild | tuple[OriginPattern, ...] = "reflect"
     allow_credentials: bool = False
@@ -149,32 +257,57 @@ class HostIndex:
 
     __slots__ = ("_any", "_exact", "_other", "_suffix")
 
-    def __init__(self, rules: Sequence[Rule]) -> None:
-        self._exact: dict[str, list[int]] = {}
-        self._suffix: dict[str, list[int]] = {}  # "example.test" for "*.example.test"
-        self._other: list[tuple[int, re.Pattern[str]]] = []
+    def __init__(self, rules: Sequence[Rule] = ()) -> None:
+        self._exact: dict[str, list[int] | tuple[int, ...]] = {}
+        self._suffix: dict[str, list[int] | tuple[int, ...]] = {}  # "example.test" for "*.example.test"
+        self._other: list[tuple[int, Regex]] = []
         self._any: list[int] = []  # no host condition
         for i, rule in enumerate(rules):
-            if rule.host_regex is None:
-                self._any.append(i)
-                continue
-            if not rule.hosts:  # a rule built without its globs: only its regex can tell
-                self._other.append((i, rule.host_regex))
-                continue
-            for glob in rule.hosts:
-                rest = glob[2:]
-                if not _GLOB_CHARS.intersection(glob):
-                    self._exact.setdefault(glob, []).append(i)
-                elif glob.startswith("*.") and rest and not _GLOB_CHARS.intersection(rest):
-                    self._suffix.setdefault(rest, []).append(i)
-                elif not self._other or self._other[-1][0] != i:  # once per rule (the rules come in order)
-                    self._other.append((i, rule.host_regex))
+            self.add(i, rule)
+        self.seal()
 
-    def clear(self) -> None:
-        """Empty the index an entry at a time (see `RuleSet.dismantle`)."""
+    def add(self, i: int, rule: Rule) -> None:
+        """Index `rule` as the file's rule number `i` (rules are added in order, then the index is sealed)."""
+        if rule.host_regex is None:
+            self._any.append(i)
+            return
+        if not rule.hosts:  # a rule built without its globs: only its regex can tell
+            self._other.append((i, rule.host_regex))
+            return
+        for glob in rule.hosts:
+            rest = glob[2:]
+            if not _GLOB_CHARS.intersection(glob):
+                _append(self._exact, glob, i)
+            elif glob.startswith("*.") and rest and not _GLOB_CHARS.intersection(rest):
+                _append(self._suffix, rest, i)
+            elif not self._other or self._other[-1][0] != i:  # once per rule (the rules come in order)
+                self._other.append((i, rule.host_regex))
+
+    def seal(self) -> None:
+        """Turn the lists of rule numbers into tuples: of numbers only, the garbage collector stops tracking
+        them (and then the tables), where 10,000 lists would be traversed at every full collection."""
+        for _ in self.sealing():
+            pass
+
+    def sealing(self) -> Iterator[None]:
+        """`seal`, pausing (yielding) every few hundred entries."""
+        for table in (self._exact, self._suffix):
+            for n, key in enumerate(list(table)):
+                table[key] = tuple(table[key])
+                if n % 256 == 255:
+                    yield
+
+    @property
+    def empty(self) -> bool:
+        return not (self._exact or self._suffix or self._other or self._any)
+
+    def clearing(self) -> Iterator[None]:
+        """Empty the index an entry at a time, pausing (yielding) every few hundred (see `RuleSet.dismantle`)."""
         for table in (self._exact, self._suffix):
             while table:
                 table.popitem()
+                if len(table) % 256 == 0:
+                    yield
         self._other.clear()
         self._any.clear()
 
@@ -194,6 +327,13 @@ class HostIndex:
         return sorted(found)
 
 
+def _append(table: dict[str, list[int] | tuple[int, ...]], key: str, number: int) -> None:
+    numbers = table.setdefault(key, [])
+    if not isinstance(numbers, list):
+        raise RuntimeError("HostIndex.add after seal")
+    numbers.append(number)
+
+
 @dataclass(frozen=True)
 class RuleSet:
     """The rules of one file, in order: the first rule that matches a flow wins."""
@@ -201,10 +341,12 @@ class RuleSet:
     rules: tuple[Rule, ...]
     warnings: tuple[str, ...] = ()
     _by_host: OrderedDict[str, tuple[Rule, ...]] = field(default_factory=OrderedDict, compare=False, repr=False)
-    _index: HostIndex = field(init=False, compare=False, repr=False)
+    # Built from `rules` unless given (a reload builds it a rule at a time, as it installs them).
+    _index: HostIndex = field(default_factory=HostIndex, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_index", HostIndex(self.rules))
+        if self.rules and self._index.empty:
+            object.__setattr__(self, "_index", HostIndex(self.rules))
 
     def _candidates(self, host: str) -> tuple[Rule, ...]:
         """Rules whose host condition admits `host`, from the index, once per host (bounded cache)."""
@@ -219,13 +361,20 @@ class RuleSet:
             self._by_host.popitem(last=False)
         return found
 
-    def dismantle(self) -> list[Rule]:
-        """Empty this (replaced) rule set's index and cache an entry at a time and hand back its rules for the
-        caller to drop one by one: a worker thread frees 10,000 rules so without holding the GIL for long."""
-        self._index.clear()
+    def dismantle(self) -> Iterator[None]:
+        """Take this (replaced) rule set apart a piece at a time, pausing (yielding) between pieces: the index and
+        the per-host cache an entry at a time, then the rules one by one. Freed at once, 10,000 rules are one
+        cascade of deallocations that holds the GIL for milliseconds."""
+        yield from self._index.clearing()
         while self._by_host:
             self._by_host.popitem()
-        return list(self.rules)
+            if len(self._by_host) % 256 == 0:
+                yield
+        rules = list(self.rules)
+        object.__setattr__(self, "rules", ())
+        while rules:
+            rules.pop()
+            yield
 
     def match(self, host: str, path: str, origin: str, flow: Any = None) -> Rule | None:
         """The first rule whose every condition holds for this request (the filter only when given a flow)."""

@@ -18,7 +18,16 @@ from typing import Any, Final
 
 from mitmcors import fetchspec
 from mitmcors.rules.errors import Code, RuleError, RuleFileError
-from mitmcors.rules.model import OriginPattern, OriginPatternError, Rule, RuleSet, Wild, parse_origin_pattern
+from mitmcors.rules.model import (
+    Filter,
+    OriginPattern,
+    OriginPatternError,
+    Regex,
+    Rule,
+    RuleSet,
+    Wild,
+    parse_origin_pattern,
+)
 from mitmcors.rules.source import MAX_BYTES, Located, YamlError, load, release
 
 TOP_KEYS: Final = ("rules", "dry_run")
@@ -145,11 +154,11 @@ def _origin_patterns(values: list[tuple[str, int]], s: _Scope, *, allow_null: bo
     return tuple(patterns)
 
 
-def _globs(patterns: Sequence[str], flags: int = 0) -> re.Pattern[str] | None:
+def _globs(patterns: Sequence[str], flags: int = 0) -> Regex | None:
     """One regex for several shell-style globs, or None for no glob (no condition)."""
     if not patterns:
         return None
-    return re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns), flags)
+    return Regex.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns), flags)
 
 
 def _run(mapping: dict[Any, Located], table: Mapping[str, Validator], s: _Scope, prefix: str = "") -> dict[str, Any]:
@@ -251,8 +260,8 @@ class _Match:
     """A rule's conditions, compiled; `hosts` only serves the credentials check."""
 
     hosts: tuple[str, ...] = ()
-    host_regex: re.Pattern[str] | None = None
-    path_regex: re.Pattern[str] | None = None
+    host_regex: Regex | None = None
+    path_regex: Regex | None = None
     origins: tuple[OriginPattern, ...] = ()
     filter: Callable[[Any], bool] | None = None
 
@@ -576,8 +585,12 @@ def parse_rules(text: str | bytes, path: str, compile_filter: Callable[[str], An
 def _validate(
     root: Located | None, duplicates: list[tuple[str, int, int]], path: str, compile_filter: Callable[[str], Any]
 ) -> RuleSet:
-    # Big files repeat their filters.
-    file = _Scope("", [], [], functools.lru_cache(maxsize=None)(compile_filter))
+
+    @functools.cache  # big files repeat their filters
+    def compile_once(text: str) -> Filter:
+        return Filter.compile(text, compile_filter)
+
+    file = _Scope("", [], [], compile_once)
     for key, first, second in duplicates:
         file.error(
             Code.DUPLICATE_KEY, second, key, f"duplicate key {key!r} (first on line {first})", "keep one of them", key
