@@ -139,6 +139,10 @@ def test_a_missing_file_comes_back_as_os_error(tmp_path: Path) -> None:
         pytest.param(lambda mp: mp.setattr(sys, "executable", "/bin/false"), id="child fails"),
         pytest.param(lambda mp: mp.setattr(sys, "executable", "/nonexistent/python"), id="child cannot start"),
         pytest.param(lambda mp: mp.setattr(sys, "frozen", True, raising=False), id="frozen binary"),
+        pytest.param(
+            lambda mp: mp.setattr(rulereload, "_CHILD_CODE", "print('hello from sitecustomize')"),
+            id="child answers garbage",
+        ),
     ],
 )
 def test_without_a_child_the_file_is_read_in_a_thread(

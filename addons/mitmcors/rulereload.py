@@ -125,7 +125,11 @@ def _read_in_a_child(path: str) -> _Sent | OSError | RuleFileError | None:
         lines = done.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit status {done.returncode}"]
         logger.warning(f"cors_rules: the process reading {path} failed ({lines[-1]}); reading it in a thread instead")
         return None
-    payload = pickle.loads(done.stdout)  # our own child's output
+    try:
+        payload = pickle.loads(done.stdout)  # our own child's output
+    except Exception as e:  # something else wrote to the child's stdout first
+        logger.warning(f"cors_rules: the process reading {path} answered garbage ({e!r}); reading it in a thread")
+        return None
     logger.debug(f"cors_rules: {path} read in a child process in {time.perf_counter() - started:.2f} s")
     if payload[0] == "rules":
         return _Sent(tuple(payload[1]), payload[2])
