@@ -35,31 +35,45 @@ class Regex:
     A reload reads the rule file in a child process (`mitmcors.rulereload`) and the rules come back pickled:
     compiling 10,000 rules' regexes as they are unpickled would cost the event loop half a second, and most are
     never used. Built by the validator, the regex is compiled at once (the validator's check that it compiles).
+    `match` and `fullmatch` are the compiled pattern's own methods, held in slots: a call costs what a call on
+    the pattern does. Until the first one, the slots are empty and `__getattr__` compiles.
     """
 
-    __slots__ = ("_compiled", "flags", "pattern")
+    __slots__ = ("flags", "fullmatch", "match", "pattern")
+
+    match: Callable[[str], re.Match[str] | None]
+    fullmatch: Callable[[str], re.Match[str] | None]
 
     def __init__(self, pattern: str, flags: int = 0, compiled: re.Pattern[str] | None = None) -> None:
         self.pattern = pattern
         self.flags = flags
-        self._compiled = compiled
+        if compiled is not None:
+            self._bind(compiled)
 
     @classmethod
     def compile(cls, pattern: str, flags: int = 0) -> Regex:
         """Compiled now: raises re.error for a bad pattern."""
         return cls(pattern, flags, re.compile(pattern, flags))
 
-    def _regex(self) -> re.Pattern[str]:
-        compiled = self._compiled
-        if compiled is None:
-            compiled = self._compiled = re.compile(self.pattern, self.flags)
-        return compiled
+    def _bind(self, compiled: re.Pattern[str]) -> None:
+        self.match = compiled.match
+        self.fullmatch = compiled.fullmatch
 
-    def match(self, string: str) -> re.Match[str] | None:
-        return self._regex().match(string)
+    def __getattr__(self, name: str) -> Any:
+        """Only reached for an empty slot: compile at the first `match` or `fullmatch`."""
+        if name not in ("match", "fullmatch"):
+            raise AttributeError(name)
+        self._bind(re.compile(self.pattern, self.flags))
+        return getattr(self, name)
 
-    def fullmatch(self, string: str) -> re.Match[str] | None:
-        return self._regex().fullmatch(string)
+    @property
+    def compiled(self) -> bool:
+        """Whether the pattern has been compiled (without compiling it)."""
+        try:
+            vars(Regex)["match"].__get__(self, Regex)  # the slot itself: an empty one raises, no __getattr__
+        except AttributeError:
+            return False
+        return True
 
     def __reduce__(self) -> tuple[Callable[[str, int], Regex], tuple[str, int]]:
         return _shared_regex, (self.pattern, self.flags)
