@@ -2,7 +2,8 @@
 and compute the Access-Control-* headers a rule wants on a response.
 
 Parsing is pure and raises `RuleFileError`; the addon wraps it once. Parsed rules are frozen and carry their
-compiled globs, patterns and mitmproxy filter, so nothing is compiled per flow. The modules behind this surface:
+compiled globs, patterns and mitmproxy filter (rules a reload brings from its child process compile each regex at
+its first use), so nothing is compiled per flow. The modules behind this surface:
 `source` (YAML with lines, PyYAML or ruamel.yaml), `validate` (one validator per key), `model` (rules, origin
 patterns, matching), `edit` (the header lines a rule produces), `errors` (codes and errors).
 """

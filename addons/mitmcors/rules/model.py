@@ -1,5 +1,6 @@
 """Parsed rules: frozen values that carry their compiled globs, origin patterns and mitmproxy filter, so nothing
-is compiled per flow; and the first-match lookup over a file's rules.
+is compiled per flow (each regex once: at parse time, or at its first use in rules a reload unpickled); and the
+first-match lookup over a file's rules.
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ def _shared_filter(text: str, compile_filter: Callable[[str], Callable[[Any], bo
 @dataclass(frozen=True, slots=True)
 class OriginPattern:
     """An origin or a jub0bs/cors-style pattern: `https://*.example.com` (any subdomain depth),
-    `http://localhost:*` (any port). Compiled once; `matches` compares serialized origins."""
+    `http://localhost:*` (any port). Compiled once (after a reload, at its first use); `matches` compares
+    serialized origins."""
 
     raw: str
     regex: Regex
