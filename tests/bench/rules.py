@@ -12,7 +12,7 @@ child process, and the rules installed on the loop a few milliseconds at a time,
 the event loop judges flows through the addon's hooks without pause: the longest stall of the loop (a 1 ms
 ticker's worst lateness) from the change of the file to two seconds after the new rules are in, next to the same
 without a reload (target < 10 ms). Full (generation-2) garbage collections are counted apart: this traffic sets
-one off every few seconds with or without a reload (~25 ms with no rules loaded, ~60 ms with 10,000 here), so
+one off every few seconds with or without a reload (tens of milliseconds each with 10,000 rules loaded), so
 each run reports how many it met and the longest, and the quiet run lasts as long as a reload round.
 """
 
@@ -126,7 +126,7 @@ async def _reload_stall(path: Path, text: str, reload: bool, seconds: float) -> 
     rule_file.load(str(path))  # the start-up load (before the proxy serves)
     assert rule_file.rules is not None and len(rule_file.rules.rules) == RULE_COUNT
     # The start-up load made a million objects in this process and owes the collector a full collection, which
-    # comes at some point in the proxy's first seconds (~70 ms here): paid now, before anything is measured.
+    # comes at some point in the proxy's first seconds (tens of milliseconds): paid now, before anything is measured.
     gc.collect()
     addon = CorsAddon()  # its hooks need no mitmproxy master (the rule file is the one reloaded here)
     addon.output.log_mode = "off"
@@ -199,6 +199,32 @@ async def _reload_stall(path: Path, text: str, reload: bool, seconds: float) -> 
     }
 
 
+def bench_install(text: str) -> dict[str, Any]:
+    """A reload's parts alone, nothing else running: the child process reading the file, then installing its
+    rules on the loop (all of it loop time, in `STEP_SECONDS` steps); and how many objects the collector tracks
+    for the installed rules (after a full collection, which stops tracking what it can)."""
+    from mitmcors import rulereload
+    from mitmcors.rules import RuleSet
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "rules.yaml"
+        path.write_text(text)
+        t0 = time.perf_counter()
+        sent = rulereload._read_in_a_child(str(path))
+        child_s = time.perf_counter() - t0
+    assert isinstance(sent, rulereload._Sent), sent
+    gc.collect()
+    before = len(gc.get_objects())
+    t0 = time.perf_counter()
+    installed = asyncio.run(rulereload._install_in_steps(sent))
+    install_s = time.perf_counter() - t0
+    del sent
+    gc.collect()
+    tracked = len(gc.get_objects()) - before
+    assert isinstance(installed, RuleSet) and len(installed.rules) == RULE_COUNT
+    return {"child_s": child_s, "install_ms": install_s * 1e3, "tracked_objects": tracked}
+
+
 def bench_reload(text: str, quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
 
@@ -217,6 +243,12 @@ def bench_reload(text: str, quick: bool) -> dict[str, Any]:
     return {"without_reload": quiet, "reloads": rounds}
 
 
+def rulereload_step_ms() -> float:
+    from mitmcors import rulereload
+
+    return rulereload.STEP_SECONDS * 1e3
+
+
 def print_rules(r: dict[str, Any]) -> None:
     print()
     print(f"4. Rule files: {r['rules']:,} rules")
@@ -225,6 +257,12 @@ def print_rules(r: dict[str, Any]) -> None:
         print(f"   {label:<42} {t.best:>9.2f} {t.median:>10.2f}")
     t = r["parse_ms"]
     print(f"   parse + validate the file in this process (start-up): best {t.best:.0f} ms, median {t.median:.0f} ms")
+    i = r["install"]
+    print(
+        f"   a reload alone: the child reads the file in {i['child_s']:.2f} s; installing its rules takes "
+        f"{i['install_ms']:.0f} ms of loop time in {rulereload_step_ms():g} ms steps; the rules are "
+        f"{i['tracked_objects']:,} objects tracked by the collector"
+    )
     print("   the event loop judging flows without pause, its longest stall (full garbage collections aside):")
     q = r["reload"]["without_reload"]
     print(f"     no reload: {q['worst_stall_ms']:.2f} ms ({q['flows']} flows in {q['seconds']:.1f} s)")
@@ -245,6 +283,7 @@ def print_rules(r: dict[str, Any]) -> None:
 def measure(args: argparse.Namespace, report: dict[str, Any]) -> None:
     text = many_rules()
     ru = bench_match(text, args.quick)
+    ru["install"] = bench_install(text)
     ru["reload"] = bench_reload(text, args.quick)
     report["rules"] = ru
     print_rules(ru)

@@ -34,10 +34,10 @@ class Regex:
     """A compiled regex that is pickled as its source and compiled again at its first use.
 
     A reload reads the rule file in a child process (`mitmcors.rulereload`) and the rules come back pickled:
-    compiling 10,000 rules' regexes as they are unpickled would cost the event loop half a second, and most are
-    never used. Built by the validator, the regex is compiled at once (the validator's check that it compiles).
-    `match` and `fullmatch` are the compiled pattern's own methods, held in slots: a call costs what a call on
-    the pattern does. Until the first one, the slots are empty and `__getattr__` compiles.
+    compiling 10,000 rules' regexes as they are unpickled would be most of what installing them costs the event
+    loop, and most are never used. Built by the validator, the regex is compiled at once (the validator's check
+    that it compiles). `match` and `fullmatch` are the compiled pattern's own methods, held in slots: a call costs
+    what a call on the pattern does. Until the first one, the slots are empty and `__getattr__` compiles.
     """
 
     __slots__ = ("flags", "fullmatch", "match", "pattern")
@@ -90,9 +90,9 @@ class Regex:
 
 
 class Filter:
-    """A mitmproxy filter expression and its compiled form. Pickled, it carries both: mitmproxy's filter parser
-    takes 1 to 5 ms per expression, where unpickling the compiled objects costs microseconds (their regexes are
-    `re`'s cache hits). Unpickled rules share one `Filter` per expression."""
+    """A mitmproxy filter expression and its compiled form. Pickled, it carries both: parsing the expression
+    again (mitmproxy's pyparsing grammar) costs far more than unpickling the compiled objects, whose regexes are
+    `re`'s cache hits. Unpickled rules share one `Filter` per expression."""
 
     __slots__ = ("_compiled", "compile_filter", "text")
 
