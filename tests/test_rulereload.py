@@ -149,8 +149,11 @@ def test_without_a_child_the_file_is_read_in_a_thread(
     rules_path: Path, monkeypatch: pytest.MonkeyPatch, break_the_child: Callable[[pytest.MonkeyPatch], None]
 ) -> None:
     break_the_child(monkeypatch)
+    interval, enabled = sys.getswitchinterval(), gc.isenabled()
     reloaded = run(lambda: rulereload.read_beside_the_loop(str(rules_path)))
     assert reloaded == parse_file(str(rules_path))
+    # The thread shortened the GIL's switch interval and paused the collector while it read; both are back.
+    assert (sys.getswitchinterval(), gc.isenabled()) == (interval, enabled)
 
 
 def test_a_failing_child_is_logged(
@@ -211,6 +214,7 @@ class _Node:
 
 
 def test_a_step_puts_what_it_makes_in_the_oldest_generation() -> None:
+    """Also where the interpreter starts with objects of its own in the permanent generation (Python 3.12)."""
     with rulereload._straight_to_the_oldest_generation():
         made = _Node()
     assert any(o is made for o in gc.get_objects(generation=2))
@@ -227,7 +231,8 @@ def test_a_step_collects_the_young_garbage_before_it_starts() -> None:
 
 
 def test_a_step_leaves_objects_someone_else_froze_frozen() -> None:
-    """With objects in the permanent generation, a step does not freeze and unfreeze (that would unfreeze them)."""
+    """With objects frozen since mitmcors was loaded, a step does not freeze and unfreeze (that would unfreeze
+    them)."""
     theirs = _Node()
     gc.freeze()
     try:

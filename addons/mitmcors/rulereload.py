@@ -40,6 +40,7 @@ STEP_SECONDS = 0.001  # how long the loop installs rules before it serves flows 
 SWITCH_INTERVAL = 0.001  # seconds: how often a reloading thread hands the GIL back (Python's default: 0.005)
 CHILD_TIMEOUT = 120.0  # seconds; a 16 MiB file (the most a rule file may have) is read in about 15 s
 _PROTOCOL = pickle.HIGHEST_PROTOCOL  # parent and child are the same interpreter
+_FROZEN_AT_LOAD = gc.get_freeze_count()  # see _straight_to_the_oldest_generation
 
 # Run with `python -I -c`: no environment variable or user site changes what the child imports; it gets the
 # parent's sys.path (with the directory the mitmcors package is in) through stdin.
@@ -180,10 +181,14 @@ def _straight_to_the_oldest_generation() -> Iterator[None]:
     collection, which then traverses the whole proxy (tens of milliseconds). Instead, the young generations
     are collected first (what the collector would do at about this point anyway), so that only this step's
     objects are young when freeze moves every tracked object to the permanent generation and unfreeze moves
-    them back to the oldest one. That runs on the loop's thread, so nothing else allocates meanwhile.
-    Objects someone else froze would be unfrozen with them: then the step runs with the collector as it is.
+    them back to the oldest one. An install step runs on the loop's thread, so nothing else allocates meanwhile.
+
+    Unfreeze also lets go of whatever else is in the permanent generation, which only makes the collector
+    traverse it again. Python 3.12 starts with a few hundred constant tuples there, which the first step lets
+    go. But objects frozen after this module was loaded were frozen on purpose (gc.freeze before a fork): then
+    the steps run with the collector as it is.
     """
-    if gc.get_freeze_count() or not gc.isenabled():
+    if gc.get_freeze_count() > _FROZEN_AT_LOAD or not gc.isenabled():
         yield
         return
     gc.disable()
@@ -205,22 +210,15 @@ def _read_in_a_thread(path: str) -> Result:
     transient trees at once (`release` frees them a node at a time). So the collector pauses while the file is
     read, and the survivors, the new rules, go to the oldest generation at once (freeze + unfreeze) instead of
     being traversed by a young collection on the event loop's next allocation (~35 ms for 10,000 rules).
-    The flows' garbage of that time goes there too and waits for the next full collection: with a big file
-    under load on Python 3.11 that collection can stall the loop for a second (the reason for the child).
-    While it reads, the thread gives the GIL up every millisecond rather than every five.
+    Unlike an install step, this runs beside the loop: the flows' garbage of that time goes there too and waits
+    for the next full collection, which with a big file under load on Python 3.11 can stall the loop for a
+    second (the reason for the child). While it reads, the thread gives the GIL up every millisecond rather than
+    every five.
     """
     from mitmcors.rulefile import parse_file  # here: rulefile imports this module
 
-    with _sharing_the_gil():
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return parse_file(path)
-        finally:
-            gc.freeze()
-            gc.unfreeze()
-            if enabled:
-                gc.enable()
+    with _sharing_the_gil(), _straight_to_the_oldest_generation():
+        return parse_file(path)
 
 
 async def free_in_steps(replaced: RuleSet) -> None:
