@@ -156,6 +156,18 @@ def test_without_a_child_the_file_is_read_in_a_thread(
     assert (sys.getswitchinterval(), gc.isenabled()) == (interval, enabled)
 
 
+def test_a_crashing_child_is_logged_without_its_message(
+    rules_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The last line of a child's traceback names the exception; its message could quote the file's values."""
+    caplog.set_level(logging.WARNING, logger="mitmcors")
+    monkeypatch.setattr(rulereload, "_CHILD_CODE", "raise RuntimeError('Bearer s3cr3t-token')")
+    reloaded = run(lambda: rulereload.read_beside_the_loop(str(rules_path)))
+    assert isinstance(reloaded, RuleSet)  # read in a thread instead
+    assert "(RuntimeError)" in caplog.text
+    assert "s3cr3t" not in caplog.text
+
+
 def test_a_failing_child_is_logged(
     rules_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

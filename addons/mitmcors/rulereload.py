@@ -123,8 +123,10 @@ def _read_in_a_child(path: str) -> _Sent | OSError | RuleFileError | None:
         logger.warning(f"cors_rules: cannot start a process to read {path} ({e}); reading it in a thread instead")
         return None
     if done.returncode != 0:
-        lines = done.stderr.decode("utf-8", "replace").strip().splitlines() or [f"exit status {done.returncode}"]
-        logger.warning(f"cors_rules: the process reading {path} failed ({lines[-1]}); reading it in a thread instead")
+        # The exception's type only: its message could quote a value of the file (a token in a `set` header).
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        failure = lines[-1].split(":", 1)[0][:100] if lines else f"exit status {done.returncode}"
+        logger.warning(f"cors_rules: the process reading {path} failed ({failure}); reading it in a thread instead")
         return None
     try:
         payload = pickle.loads(done.stdout)  # our own child's output
