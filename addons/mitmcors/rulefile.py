@@ -7,7 +7,6 @@ import os
 
 from mitmproxy import flowfilter
 
-from mitmcors import rulereload
 from mitmcors.rules import MAX_BYTES, RuleFileError, RuleSet, backend_name, parse_rules
 
 logger = logging.getLogger(__name__)
@@ -79,6 +78,8 @@ class RuleFile:
     async def check_async(self) -> None:
         """`check`, with the file read and validated beside the event loop (`rulereload`: in a child process)
         and the rules it replaces freed a few at a time."""
+        from mitmcors import rulereload  # here: rulereload reads files with this module's functions
+
         if self._due():
             path, failure = self.path, self._reload_failure()
             result = await rulereload.read_beside_the_loop(path)

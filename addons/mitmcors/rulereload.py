@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import mitmcors
+from mitmcors.rulefile import parse_bytes, parse_file, read_bytes
 from mitmcors.rules import Rule, RuleFileError, RuleSet
 from mitmcors.rules.model import HostIndex
 
@@ -73,8 +74,6 @@ async def read_beside_the_loop(path: str) -> Result:
 
 def child_main(path: str, data: bytes) -> None:
     """The child's side: validate `data`, the bytes of `path`, and write the outcome to stdout as one pickle."""
-    from mitmcors.rulefile import parse_bytes  # here: rulefile imports this module
-
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # whatever is printed meanwhile must not mix with the pickle
     gc.disable()  # a million objects live through the parse; the process ends right after it
@@ -99,8 +98,6 @@ def _read_in_a_child(path: str) -> _Sent | OSError | RuleFileError | None:
     the caller reads the file itself."""
     if not _can_start_a_child():
         return None
-    from mitmcors.rulefile import read_bytes  # here: rulefile imports this module
-
     try:
         # Read here, at once: the child starts a few hundred milliseconds later, and the file it would read then
         # may already be the next, half-written, edit rather than the one the settle check saw.
@@ -217,8 +214,6 @@ def _read_in_a_thread(path: str) -> Result:
     second (the reason for the child). While it reads, the thread gives the GIL up every millisecond rather than
     every five.
     """
-    from mitmcors.rulefile import parse_file  # here: rulefile imports this module
-
     with _sharing_the_gil(), _straight_to_the_oldest_generation():
         return parse_file(path)
 
