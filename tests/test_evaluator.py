@@ -824,3 +824,29 @@ def test_a_huge_value_is_judged_but_not_remembered(
     assert cache.cache_info().currsize == remembered + 1  # a small new value is remembered
     assert _judge_on_the_wire(method, request_lines, response_lines).outcome.verdict == verdict
     assert cache.cache_info().currsize == remembered + 1  # the huge one is not
+
+
+# --- the header index the addon reads mitmproxy's raw fields through ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "name"),
+    [
+        pytest.param(((b"Origin", b"https://app.example"),), "origin", id="one line, asked in lowercase"),
+        pytest.param(((b"origin", b"https://app.example"),), "Origin", id="sent in lowercase, asked capitalized"),
+        pytest.param(((b"Vary", b"Accept"),), "origin", id="absent"),
+        pytest.param(((b"Vary", b"Origin"), (b"X-A", b"1"), (b"VARY", b"Accept")), "vary", id="two lines, two casings"),
+        pytest.param(((b"X-A", b"a\xffb"),), "x-a", id="not UTF-8: U+FFFD"),
+        pytest.param(((b"X-A", b"\xe2\x82"), (b"x-a", b"ok")), "X-A", id="two lines, one not UTF-8"),
+        pytest.param(((b"X-A", b""),), "x-a", id="an empty value"),
+    ],
+)
+def test_wire_headers_read_like_mitmproxys_headers(fields: tuple[tuple[bytes, bytes], ...], name: str) -> None:
+    """`WireHeaders` indexes `Headers.fields` once per flow; it answers what mitmproxy's `Headers` answers, except that
+    bytes that are not UTF-8 become U+FFFD (mitmproxy keeps them as surrogates, which JSON cannot carry)."""
+    from mitmproxy import http
+
+    expected = [
+        v.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for v in http.Headers(fields).get_all(name)
+    ]
+    assert WireHeaders(fields).get_all(name) == expected

@@ -78,8 +78,28 @@ class PlainHeaders:
 
 
 _WIRE_KEYS: dict[str, bytes] = {}  # header name as asked for → lowercased bytes key
+_wire_key = _WIRE_KEYS.get
 _value_of = operator.itemgetter(1)  # a header line's value
 _name_of = operator.itemgetter(0)  # a header line's name
+
+
+def _new_wire_key(name: str) -> bytes:
+    key = name.lower().encode("latin-1", "replace")
+    if len(_WIRE_KEYS) < 512:
+        _WIRE_KEYS[name] = key
+    return key
+
+
+def _decode(value: bytes) -> str:
+    return value.decode("utf-8", "replace")
+
+
+def _repeated_names(fields: Sequence[tuple[bytes, bytes]]) -> dict[bytes, list[bytes]]:
+    """Every value of each name sent on several lines, by lowercased name."""
+    by_name: dict[bytes, list[bytes]] = {}
+    for name, value in fields:
+        by_name.setdefault(name.lower(), []).append(value)
+    return {name: values for name, values in by_name.items() if len(values) > 1}
 
 
 _MAX_CACHED_NAMES = 4096  # bytes of header names (or list values) in one response that a cache may keep
@@ -97,35 +117,30 @@ class WireHeaders:
     origin anyway).
     """
 
-    __slots__ = ("_decoded", "_fields", "_index", "_repeated")
+    __slots__ = ("_fields", "_index")
 
     def __init__(self, fields: Sequence[tuple[bytes, bytes]]) -> None:
         self._fields = fields
-        self._index: dict[bytes, bytes] = {name.lower(): value for name, value in fields}
-        # Names on several lines (rare: two Allow-Origin lines, Set-Cookie, Vary ...) keep every value.
-        self._repeated: dict[bytes, list[bytes]] = {}
-        if len(self._index) != len(fields):
-            for name, value in fields:
-                self._repeated.setdefault(name.lower(), []).append(value)
-            self._repeated = {k: v for k, v in self._repeated.items() if len(v) > 1}
-        self._decoded: dict[str, list[str]] = {}  # by the name as asked for
+        # By lowercased name, the value; for a name on several lines (rare: two Allow-Origin lines, Set-Cookie,
+        # Vary ...), the list of its values.
+        index: dict[bytes, bytes | list[bytes]] = {name.lower(): value for name, value in fields}
+        if len(index) != len(fields):
+            index.update(_repeated_names(fields))
+        self._index = index
 
     def get_all(self, name: str) -> list[str]:
-        decoded = self._decoded.get(name)
-        if decoded is not None:
-            return decoded
-        key = _WIRE_KEYS.get(name)
+        key = _wire_key(name)
         if key is None:
-            key = name.lower().encode("latin-1", "replace")
-            if len(_WIRE_KEYS) < 512:
-                _WIRE_KEYS[name] = key
-        if self._repeated and key in self._repeated:
-            decoded = [v.decode("utf-8", "replace") for v in self._repeated[key]]
-        else:
-            one = self._index.get(key)
-            decoded = [] if one is None else [one.decode("utf-8", "replace")]
-        self._decoded[name] = decoded
-        return decoded
+            key = _new_wire_key(name)
+        value = self._index.get(key)
+        if value is None:
+            return []
+        if isinstance(value, bytes):
+            try:
+                return [value.decode()]  # strict UTF-8 is the faster decoder; what it refuses gets U+FFFD
+            except UnicodeDecodeError:
+                return [_decode(value)]
+        return [_decode(v) for v in value]
 
     def items(self, multi: bool = False) -> list[tuple[str, str]]:
         return [(k.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for k, v in self._fields]
@@ -267,6 +282,15 @@ def _first(headers: HeaderLines, name: str) -> str | None:
     return values[0].strip() if values else None
 
 
+_WEBSOCKET = Classification(Kind.NOT_CORS, "WebSocket handshake: browsers do not apply CORS to WebSockets")
+_PREFLIGHT = Classification(Kind.PREFLIGHT, "CORS preflight")
+_NAVIGATION = Classification(Kind.NOT_CORS, "navigation (e.g. a form submission): CORS does not apply")
+_NO_CORS = Classification(Kind.NOT_CORS, "no-cors request: the page gets an opaque response, never a CORS error")
+_SAME_ORIGIN = Classification(Kind.SAME_ORIGIN, "same-origin request: CORS does not apply")
+_SAME_ORIGIN_MODE = Classification(Kind.NOT_CORS, "same-origin mode request: the browser refuses it before sending")
+_CROSS_ORIGIN = Classification(Kind.ACTUAL, "cross-origin CORS request")
+
+
 def classify(request: Request, origin: str | None = None) -> Classification:
     """Decide whether a request carrying `Origin` is a preflight, a CORS request, or not CORS at all.
 
@@ -275,27 +299,27 @@ def classify(request: Request, origin: str | None = None) -> Classification:
     h = request.headers
     if origin is None:
         origin = request.origin_header or ""
-    upgrade = (_first(h, "upgrade") or "").lower()
-    if upgrade == "websocket":
-        return Classification(Kind.NOT_CORS, "WebSocket handshake: browsers do not apply CORS to WebSockets")
-    mode = (_first(h, "sec-fetch-mode") or "").lower()
+    upgrade = h.get_all("upgrade")
+    if upgrade and upgrade[0].strip().lower() == "websocket":
+        return _WEBSOCKET
+    modes = h.get_all("sec-fetch-mode")
+    mode = modes[0].strip().lower() if modes else ""
     if request.method == "OPTIONS" and h.get_all("access-control-request-method"):
         # [F] CORS-preflight fetch: OPTIONS + Origin + Access-Control-Request-Method (a forbidden header
         # name, so no page can send it itself).
-        return Classification(Kind.PREFLIGHT, "CORS preflight")
+        return _PREFLIGHT
     if mode in ("navigate", "nested-navigate"):
-        return Classification(Kind.NOT_CORS, "navigation (e.g. a form submission): CORS does not apply")
+        return _NAVIGATION
     if mode == "websocket":
-        return Classification(Kind.NOT_CORS, "WebSocket handshake: browsers do not apply CORS to WebSockets")
+        return _WEBSOCKET
     if mode == "no-cors":
-        return Classification(Kind.NOT_CORS, "no-cors request: the page gets an opaque response, never a CORS error")
-    target = fetchspec.serialize_origin(request.scheme, request.host, request.port)
-    if fetchspec.normalize_origin(origin) == target:
-        return Classification(Kind.SAME_ORIGIN, "same-origin request: CORS does not apply")
+        return _NO_CORS
+    if fetchspec.same_origin(origin, request.scheme, request.host, request.port):
+        return _SAME_ORIGIN
     if mode == "same-origin":
-        return Classification(Kind.NOT_CORS, "same-origin mode request: the browser refuses it before sending")
+        return _SAME_ORIGIN_MODE
     if mode == "cors":
-        return Classification(Kind.ACTUAL, "cross-origin CORS request")
+        return _CROSS_ORIGIN
     if request.scheme not in ("http", "https"):
         return Classification(Kind.NOT_CORS, f"{request.scheme}: request: not subject to CORS")
     # No Fetch Metadata (plain-http targets): GET/HEAD with Origin is a CORS request (no-cors GETs carry no
@@ -306,8 +330,8 @@ def classify(request: Request, origin: str | None = None) -> Classification:
         if dest in ("document", "iframe", "frame") or (
             h.get_all("upgrade-insecure-requests") and accept.startswith("text/html")
         ):
-            return Classification(Kind.NOT_CORS, "navigation (e.g. a form submission): CORS does not apply")
-    return Classification(Kind.ACTUAL, "cross-origin CORS request")
+            return _NAVIGATION
+    return _CROSS_ORIGIN
 
 
 # --------------------------------------------------------------------------------------------------
@@ -429,7 +453,7 @@ def _judge_actual(
     reason, value = _access_chromium(acao, acac, origin, include)
     firefox = _access_firefox(acao, acac, origin, include)
     if reason is not None:
-        return _access_blocked(reason, firefox, origin, value, include, preflight=False)
+        return _access_blocked(reason, firefox, origin, value, include, False)
     location = _redirect_location(response)
     if location is not None:
         target = fetchspec.resolve_redirect(request.url, location)
@@ -1034,6 +1058,7 @@ def forget() -> None:
         _access_blocked,
         fetchspec.serialize_origin,
         fetchspec.normalize_origin,
+        fetchspec.same_origin,
         fetchspec.resolve_redirect,
         redact.redact_url,
         redact._is_secret_name,

@@ -114,6 +114,13 @@ def serialize_origin(scheme: str, host: str, port: int) -> str:
     return f"{scheme}://{host}:{port}"
 
 
+@remembered(1024, _MAX_CACHED, lambda origin, scheme, host, port: len(origin) + len(host))
+def same_origin(origin: str, scheme: str, host: str, port: int) -> bool:
+    """Is the `Origin` header value `origin` the origin of scheme://host:port? ([HTML] same origin: equal
+    serializations; `null` and values that are not a tuple origin never are.)"""
+    return normalize_origin(origin) == serialize_origin(scheme, host, port)
+
+
 def url_key(scheme: str, host: str, port: int, path: str) -> str:
     """A URL as the browser's caches key it: serialized origin + path + query, without the fragment."""
     return serialize_origin(scheme, host, port) + path.split("#", 1)[0]
