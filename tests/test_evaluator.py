@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mitmcors import evaluator
 from mitmcors.evaluator import Kind, PlainHeaders, Request, Response, Verdict, WireHeaders, classify, evaluate
@@ -850,3 +852,68 @@ def test_wire_headers_read_like_mitmproxys_headers(fields: tuple[tuple[bytes, by
         v.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for v in http.Headers(fields).get_all(name)
     ]
     assert WireHeaders(fields).get_all(name) == expected
+
+
+_NAMES = [
+    "Origin",
+    "Cookie",
+    "Sec-Fetch-Mode",
+    "Upgrade",
+    "Access-Control-Request-Method",
+    "Access-Control-Request-Headers",
+    "Access-Control-Allow-Origin",
+    "Access-Control-Allow-Credentials",
+    "Access-Control-Allow-Methods",
+    "Access-Control-Allow-Headers",
+    "Access-Control-Expose-Headers",
+    "Access-Control-Max-Age",
+    "Vary",
+    "Location",
+    "Content-Type",
+    "ETag",
+    "X-A",
+]
+_VALUES = [
+    APP,
+    "*",
+    "null",
+    "true",
+    "PUT",
+    "x-a, content-type",
+    "*, x-a",
+    "600",
+    "Origin",
+    "/next",
+    "websocket",
+    "cors",
+]
+_lines = st.lists(
+    st.tuples(
+        st.sampled_from(_NAMES).map(str.lower) | st.sampled_from(_NAMES) | st.text(max_size=6),
+        st.sampled_from(_VALUES) | st.text(max_size=8),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT", "OPTIONS"]),
+    status=st.sampled_from([200, 204, 302, 304, 403, 1000]),
+    request_lines=_lines,
+    response_lines=_lines,
+)
+def test_wire_headers_judge_like_plain_headers(
+    method: str, status: int, request_lines: list[tuple[str, str]], response_lines: list[tuple[str, str]]
+) -> None:
+    """The addon's header index and its shortcuts (the NUL scan, the remembered names) change no verdict."""
+    scheme, host, port = API
+    plain = evaluate(
+        Request(method, scheme, host, port, "/v1/items", PlainHeaders([("Origin", APP), *request_lines])),
+        Response(status, PlainHeaders(response_lines)),
+    )
+    on_the_wire = evaluate(
+        Request(method, scheme, host, port, "/v1/items", _wire([("Origin", APP), *request_lines])),
+        Response(status, _wire(response_lines)),
+    )
+    assert on_the_wire == plain

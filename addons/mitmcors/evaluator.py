@@ -94,15 +94,32 @@ def _decode(value: bytes) -> str:
     return value.decode("utf-8", "replace")
 
 
-def _repeated_names(fields: Sequence[tuple[bytes, bytes]]) -> dict[bytes, list[bytes]]:
-    """Every value of each name sent on several lines, by lowercased name."""
-    by_name: dict[bytes, list[bytes]] = {}
-    for name, value in fields:
-        by_name.setdefault(name.lower(), []).append(value)
-    return {name: values for name, values in by_name.items() if len(values) > 1}
+Layout = dict[bytes, int | tuple[int, ...]]  # lowercased header name → its line's position (or its lines')
+
+
+def _layout(names: Iterable[bytes]) -> Layout:
+    """Where each name is, by lowercased name: one line's position, or the positions of a name sent on several
+    lines (rare: two Allow-Origin lines, Set-Cookie, Vary ...)."""
+    layout: Layout = {}
+    for position, name in enumerate(names):
+        key = name.lower()
+        before = layout.get(key)
+        if before is None:
+            layout[key] = position
+        else:
+            layout[key] = (*before, position) if isinstance(before, tuple) else (before, position)
+    return layout
 
 
 _MAX_CACHED_NAMES = 4096  # bytes of header names (or list values) in one response that a cache may keep
+
+
+@remembered(1024, _MAX_CACHED_NAMES, lambda joined, count: len(joined))
+def _remembered_layout(joined: bytes, count: int) -> Layout | None:
+    """The layout of `count` names joined by NUL bytes (a client or server sends the same names in the same order
+    again and again); None when that join is ambiguous, because a name holds a NUL byte itself."""
+    names = joined.split(b"\0")
+    return _layout(names) if len(names) == count else None
 
 
 def _decode_names(names: tuple[bytes, ...]) -> tuple[str, ...]:
@@ -113,34 +130,39 @@ def _decode_names(names: tuple[bytes, ...]) -> tuple[str, ...]:
 class WireHeaders:
     """Header lines as mitmproxy holds them (`Headers.fields`, bytes), indexed once, decoded only on access.
 
+    The index (`Layout`: where each lowercased name is) depends on the names alone, which a client or server
+    sends in the same order again and again: it is remembered by the names joined into one bytes value, so a
+    flow usually pays one join and one lookup instead of lowercasing and hashing every name.
+
     Bytes that are not UTF-8 become U+FFFD, so annotations stay valid JSON (such a value never matches an
     origin anyway).
     """
 
-    __slots__ = ("_fields", "_index")
+    __slots__ = ("_fields", "_joined", "_layout")
 
     def __init__(self, fields: Sequence[tuple[bytes, bytes]]) -> None:
         self._fields = fields
-        # By lowercased name, the value; for a name on several lines (rare: two Allow-Origin lines, Set-Cookie,
-        # Vary ...), the list of its values.
-        index: dict[bytes, bytes | list[bytes]] = {name.lower(): value for name, value in fields}
-        if len(index) != len(fields):
-            index.update(_repeated_names(fields))
-        self._index = index
+        joined = b"\0".join(map(_name_of, fields))
+        layout = _remembered_layout(joined, len(fields)) if fields else None
+        if layout is None:  # no names, or a name with a NUL byte in it: the join stands for no one list of names
+            self._joined, self._layout = None, _layout(map(_name_of, fields))
+        else:
+            self._joined, self._layout = joined, layout
 
     def get_all(self, name: str) -> list[str]:
         key = _wire_key(name)
         if key is None:
             key = _new_wire_key(name)
-        value = self._index.get(key)
-        if value is None:
+        at = self._layout.get(key)
+        if at is None:
             return []
-        if isinstance(value, bytes):
+        if isinstance(at, int):
+            value = self._fields[at][1]
             try:
                 return [value.decode()]  # strict UTF-8 is the faster decoder; what it refuses gets U+FFFD
             except UnicodeDecodeError:
                 return [_decode(value)]
-        return [_decode(v) for v in value]
+        return [_decode(self._fields[position][1]) for position in at]
 
     def items(self, multi: bool = False) -> list[tuple[str, str]]:
         return [(k.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for k, v in self._fields]
@@ -151,6 +173,10 @@ class WireHeaders:
     def raw_names(self) -> tuple[bytes, ...]:
         """Every line's name as sent, in order."""
         return tuple(map(_name_of, self._fields))
+
+    def joined_names(self) -> bytes | None:
+        """Every line's name as sent, in order, joined by NUL bytes; None if a name holds a NUL itself."""
+        return self._joined
 
     def name_of_value_with_nul(self) -> str | None:
         """The first header whose value holds a NUL byte (a scan of the raw bytes, no decoding)."""
@@ -435,14 +461,11 @@ def _judge_actual(
     response: Response,
     origin: str,
     include: bool,
-    acao: list[str] | None = None,
-    acac: list[str] | None = None,
+    acao: list[str],
+    acac: list[str],
+    location: str | None,
 ) -> Outcome:
-    h = response.headers
-    if acao is None:
-        acao = h.get_all("access-control-allow-origin")
-    if acac is None:
-        acac = h.get_all("access-control-allow-credentials")
+    """`acao`, `acac`: the Allow-Origin and Allow-Credentials lines; `location`: `_redirect_location(response)`."""
     if response.status == 304 and not acao:
         # A revalidation whose stored response is unknown here (`evaluate` merges it when it is known).
         return Outcome(
@@ -454,7 +477,6 @@ def _judge_actual(
     firefox = _access_firefox(acao, acac, origin, include)
     if reason is not None:
         return _access_blocked(reason, firefox, origin, value, include, False)
-    location = _redirect_location(response)
     if location is not None:
         target = fetchspec.resolve_redirect(request.url, location)
         if target.scheme not in ("", "http", "https"):
@@ -481,11 +503,17 @@ def _judge_actual(
             True,
             text=f"redirect allowed by the CORS check; the browser follows it to {redact_url(location)}",
         )
-    what = "'*' (any origin)" if acao and acao[0].strip() == "*" else f"{origin!r}"
+    return _allowed(None if acao[0].strip() == "*" else origin, include, response.status)
+
+
+@remembered(1024, _MAX_CACHED_TEXT, lambda origin, include, status: len(origin or ""))
+def _allowed(origin: str | None, include: bool, status: int) -> Outcome:
+    """The outcome of a response that passes the CORS check, by `origin` (None for `*`): the same few again and
+    again."""
+    what = "'*' (any origin)" if origin is None else f"{origin!r}"
     cred = " with credentials" if include else ""
     return Outcome(
-        True,
-        text=f"allowed{cred}: Access-Control-Allow-Origin matches {what}; HTTP {response.status} reaches the page",
+        True, None, None, f"allowed{cred}: Access-Control-Allow-Origin matches {what}; HTTP {status} reaches the page"
     )
 
 
@@ -497,24 +525,24 @@ def _redirect_location(response: Response) -> str | None:
 def _unreadable(response: Response, include: bool) -> tuple[str, ...]:
     """[F] CORS-filtered response (BROWSERS.md §5.5): names outside the safelist and Access-Control-Expose-Headers."""
     h = response.headers
-    lines = h.get_all("access-control-expose-headers")
-    exposed = frozenset(fetchspec.split_names(lines)) if lines else _NOTHING_EXPOSED
-    star = not include and "*" in exposed
+    exposing = tuple(h.get_all("access-control-expose-headers"))
     if isinstance(h, WireHeaders):
-        return _hidden_on_the_wire(h.raw_names(), exposed, star)
-    return _hidden(tuple(h.keys()), exposed, star)
+        names = h.joined_names()
+        if names is not None:
+            return _hidden_on_the_wire(names, exposing, include)
+    return _hidden(tuple(h.keys()), exposing, include)
 
 
-_NOTHING_EXPOSED: frozenset[str] = frozenset()
+@remembered(1024, _MAX_CACHED_NAMES, lambda names, exposing, include: len(names) + sum(map(len, exposing)))
+def _hidden_on_the_wire(names: bytes, exposing: tuple[str, ...], include: bool) -> tuple[str, ...]:
+    """`_hidden` of the names as `WireHeaders.joined_names` gives them: one bytes value, hashed and compared at C
+    speed (a server sends the same names and Expose-Headers again and again)."""
+    return _hidden(_decode_names(tuple(names.split(b"\0"))), exposing, include)
 
 
-@remembered(1024, _MAX_CACHED_NAMES, lambda raw, exposed, star: sum(map(len, raw)) + sum(map(len, exposed)))
-def _hidden_on_the_wire(raw: tuple[bytes, ...], exposed: frozenset[str], star: bool) -> tuple[str, ...]:
-    """`_hidden` of the raw names (a server sends the same names and Expose-Headers again and again)."""
-    return _hidden(_decode_names(raw), exposed, star)
-
-
-def _hidden(names: tuple[str, ...], exposed: frozenset[str], star: bool) -> tuple[str, ...]:
+def _hidden(names: tuple[str, ...], exposing: tuple[str, ...], include: bool) -> tuple[str, ...]:
+    exposed = frozenset(fetchspec.split_names(exposing))
+    star = not include and "*" in exposed
     hidden: list[str] = []
     for name in names:
         low = name.lower()
@@ -571,6 +599,8 @@ class _PreflightInput(NamedTuple):
     requested: list[str]  # Access-Control-Request-Headers, lowercased
     allow_methods: _AllowList  # Access-Control-Allow-Methods
     allow_headers: _AllowList  # Access-Control-Allow-Headers, lowercased
+    allow_origin: list[str]  # Access-Control-Allow-Origin lines
+    allow_credentials: list[str]  # Access-Control-Allow-Credentials lines
 
     @property
     def methods(self) -> tuple[str, ...] | None:
@@ -589,20 +619,21 @@ class _PreflightInput(NamedTuple):
             requested=requested,
             allow_methods=_parse_allow_list(tuple(h.get_all("access-control-allow-methods")), False),
             allow_headers=_parse_allow_list(tuple(h.get_all("access-control-allow-headers")), True),
+            allow_origin=h.get_all("access-control-allow-origin"),
+            allow_credentials=h.get_all("access-control-allow-credentials"),
         )
 
 
 def _judge_preflight(
     request: Request, response: Response, origin: str, include: bool, p: _PreflightInput
 ) -> tuple[Outcome, list[str]]:
-    h = response.headers
     warnings: list[str] = []
     status = response.status
+    acao, acac = p.allow_origin, p.allow_credentials
     location = _redirect_location(response)
     if location is not None:
         # A preflight is fetched with redirect mode "error": Chromium fails it before any other check.
         # Firefox runs its CORS check on the redirect response first (BROWSERS.md §4.3; measured, #7.6).
-        acao, acac = h.get_all("access-control-allow-origin"), h.get_all("access-control-allow-credentials")
         on_redirect = _access_firefox(acao, acac, origin, include) or FirefoxReason.CORSExternalRedirectNotAllowed
         return (
             _blocked(
@@ -614,8 +645,6 @@ def _judge_preflight(
             ),
             warnings,
         )
-    acao = h.get_all("access-control-allow-origin")
-    acac = h.get_all("access-control-allow-credentials")
     # BROWSERS.md §4.2: the CORS check (with the actual request's credentials mode) comes before the status check.
     reason, value = _access_chromium(acao, acac, origin, include)
     firefox = _access_firefox(acao, acac, origin, include)
@@ -965,7 +994,7 @@ def evaluate(
         plain, warnings = _judge_preflight(request, response, origin, False, parsed)
         creds = (
             _judge_preflight(request, response, origin, True, parsed)[0]
-            if _include_may_differ(response.headers, origin, preflight=True)
+            if _include_may_differ(response.headers, origin, True, parsed.allow_origin)
             else plain
         )
         facts, max_age_warnings = _preflight_facts_and_warnings(response, parsed)
@@ -973,25 +1002,30 @@ def evaluate(
         if not plain.allowed:
             plain = plain._replace(text=f"{plain.text} The browser did not send the {facts.method} request.")
         plain = _firefox_rejects_status(plain, response.status)
-        return Verdict(
+        return Verdict(  # positional, as in the actual request's below
             Kind.PREFLIGHT,
             origin,
             plain,
             Credentials.UNKNOWN,
-            if_credentials=None if _same(plain, creds) else creds,
-            warnings=tuple(warnings),
-            note=c.note,
-            preflight=facts,
+            None if _same(plain, creds) else creds,
+            (),  # unreadable headers: the page never reads a preflight's
+            tuple(warnings),
+            c.note,
+            facts,
+            None,  # redirect
         )
 
     credentials = credentials_mode(request.headers)
     include = credentials is Credentials.INCLUDE
     h = response.headers
     acao, acac = h.get_all("access-control-allow-origin"), h.get_all("access-control-allow-credentials")
-    outcome = _firefox_rejects_status(_judge_actual(request, response, origin, include, acao, acac), response.status)
+    location = _redirect_location(response)
+    outcome = _judge_actual(request, response, origin, include, acao, acac, location)
+    if response.status > 999:
+        outcome = _firefox_rejects_status(outcome, response.status)
     if_credentials = None
     if not include and _include_may_differ(h, origin, False, acao):
-        with_credentials = _judge_actual(request, response, origin, True, acao, acac)
+        with_credentials = _judge_actual(request, response, origin, True, acao, acac, location)
         if not _same(outcome, with_credentials):
             if_credentials = with_credentials
     actual_warnings: list[str] = []
@@ -1004,7 +1038,6 @@ def evaluate(
             "(mode: 'no-cors', navigator.sendBeacon) looks exactly like it: if the page sent it that way, the "
             "browser did not block it, the page just cannot read the response."
         )
-    location = _redirect_location(response)
     redirect = None
     if not outcome.allowed:
         unreadable = tuple(response.headers.keys())
@@ -1013,16 +1046,17 @@ def evaluate(
     else:  # a redirect the browser follows: the page never reads this response
         unreadable = ()
         redirect = fetchspec.resolve_redirect(request.url, location)
-    return Verdict(
+    return Verdict(  # positional, as every flow builds one: keywords cost a NamedTuple about 40 % more
         Kind.ACTUAL,
         origin,
         outcome,
         credentials,
-        if_credentials=if_credentials,
-        unreadable_headers=unreadable,
-        warnings=tuple(actual_warnings),
-        note=c.note,
-        redirect=redirect,
+        if_credentials,
+        unreadable,
+        tuple(actual_warnings),
+        c.note,
+        None,  # preflight
+        redirect,
     )
 
 
@@ -1037,7 +1071,9 @@ def judge(request: Request, response: Response, kind: Kind, include: bool) -> Ou
         return unparsable
     if kind is Kind.PREFLIGHT:
         return _judge_preflight(request, response, origin, include, _PreflightInput.read(request, response))[0]
-    return _judge_actual(request, response, origin, include)
+    h = response.headers
+    acao, acac = h.get_all("access-control-allow-origin"), h.get_all("access-control-allow-credentials")
+    return _judge_actual(request, response, origin, include, acao, acac, _redirect_location(response))
 
 
 def _could_be_no_cors(request: Request) -> bool:
@@ -1056,6 +1092,7 @@ def forget() -> None:
         _hidden_on_the_wire,
         _parse_allow_list,
         _access_blocked,
+        _allowed,
         fetchspec.serialize_origin,
         fetchspec.normalize_origin,
         fetchspec.same_origin,
