@@ -836,7 +836,9 @@ def test_a_huge_value_is_judged_but_not_remembered(
     [
         pytest.param(((b"Origin", b"https://app.example"),), "origin", id="one line, asked in lowercase"),
         pytest.param(((b"origin", b"https://app.example"),), "Origin", id="sent in lowercase, asked capitalized"),
+        pytest.param(((b"ORIGIN", b"https://app.example"),), "ORIGIN", id="sent and asked in capitals"),
         pytest.param(((b"Vary", b"Accept"),), "origin", id="absent"),
+        pytest.param(((b"Vary", b"Accept"),), "Origin", id="absent, asked capitalized"),
         pytest.param(((b"Vary", b"Origin"), (b"X-A", b"1"), (b"VARY", b"Accept")), "vary", id="two lines, two casings"),
         pytest.param(((b"X-A", b"a\xffb"),), "x-a", id="not UTF-8: U+FFFD"),
         pytest.param(((b"X-A", b"\xe2\x82"), (b"x-a", b"ok")), "X-A", id="two lines, one not UTF-8"),

@@ -77,32 +77,24 @@ class PlainHeaders:
         return f"PlainHeaders({self._lines!r})"
 
 
-_WIRE_KEYS: dict[str, bytes] = {}  # header name as asked for → lowercased bytes key
-_wire_key = _WIRE_KEYS.get
 _value_of = operator.itemgetter(1)  # a header line's value
 _name_of = operator.itemgetter(0)  # a header line's name
-
-
-def _new_wire_key(name: str) -> bytes:
-    key = name.lower().encode("latin-1", "replace")
-    if len(_WIRE_KEYS) < 512:
-        _WIRE_KEYS[name] = key
-    return key
 
 
 def _decode(value: bytes) -> str:
     return value.decode("utf-8", "replace")
 
 
-Layout = dict[bytes, int | tuple[int, ...]]  # lowercased header name → its line's position (or its lines')
+Layout = dict[str, int | tuple[int, ...]]  # lowercased header name → its line's position (or its lines')
 
 
 def _layout(names: Iterable[bytes]) -> Layout:
-    """Where each name is, by lowercased name: one line's position, or the positions of a name sent on several
-    lines (rare: two Allow-Origin lines, Set-Cookie, Vary ...)."""
+    """Where each name is, by its name lowercased (ASCII letters only, as HTTP names compare) and read as Latin-1
+    (one character per byte): one line's position, or the positions of a name sent on several lines (rare: two
+    Allow-Origin lines, Set-Cookie, Vary ...)."""
     layout: Layout = {}
     for position, name in enumerate(names):
-        key = name.lower()
+        key = name.lower().decode("latin-1")
         before = layout.get(key)
         if before is None:
             layout[key] = position
@@ -150,12 +142,11 @@ class WireHeaders:
             self._joined, self._layout = joined, layout
 
     def get_all(self, name: str) -> list[str]:
-        key = _wire_key(name)
-        if key is None:
-            key = _new_wire_key(name)
-        at = self._layout.get(key)
+        at = self._layout.get(name)
         if at is None:
-            return []
+            at = self._layout.get(name.lower())  # asked for as "Origin", say
+            if at is None:
+                return []
         if isinstance(at, int):
             value = self._fields[at][1]
             try:
@@ -522,15 +513,15 @@ def _redirect_location(response: Response) -> str | None:
     return _first(response.headers, "location") if response.status in REDIRECT_STATUSES else None
 
 
-def _unreadable(response: Response, include: bool) -> tuple[str, ...]:
-    """[F] CORS-filtered response (BROWSERS.md §5.5): names outside the safelist and Access-Control-Expose-Headers."""
+def _unreadable(response: Response, include: bool, exposing: list[str]) -> tuple[str, ...]:
+    """[F] CORS-filtered response (BROWSERS.md §5.5): names outside the safelist and `exposing` (the
+    Access-Control-Expose-Headers lines)."""
     h = response.headers
-    exposing = tuple(h.get_all("access-control-expose-headers"))
     if isinstance(h, WireHeaders):
         names = h.joined_names()
         if names is not None:
-            return _hidden_on_the_wire(names, exposing, include)
-    return _hidden(tuple(h.keys()), exposing, include)
+            return _hidden_on_the_wire(names, tuple(exposing), include)
+    return _hidden(tuple(h.keys()), tuple(exposing), include)
 
 
 @remembered(1024, _MAX_CACHED_NAMES, lambda names, exposing, include: len(names) + sum(map(len, exposing)))
@@ -578,6 +569,7 @@ class _AllowList(NamedTuple):
     items: tuple[str, ...] | None  # None when it does not parse
     bad: str  # the element that does not parse
     as_set: frozenset[str]
+    lines: tuple[str, ...]  # as sent
 
 
 @remembered(1024, _MAX_CACHED_NAMES, lambda lines, lower: sum(map(len, lines)))
@@ -586,10 +578,10 @@ def _parse_allow_list(lines: tuple[str, ...], lower: bool) -> _AllowList:
     try:
         items = fetchspec.parse_list(lines)
     except fetchspec.ListParseError as e:
-        return _AllowList(None, e.element, frozenset())
+        return _AllowList(None, e.element, frozenset(), lines)
     if lower:
         items = [n.lower() for n in items]
-    return _AllowList(tuple(items), "", frozenset(items))
+    return _AllowList(tuple(items), "", frozenset(items), lines)
 
 
 class _PreflightInput(NamedTuple):
@@ -782,11 +774,11 @@ def _max_age_warnings(value: str | None, chromium_capped: bool, firefox_capped: 
 # --------------------------------------------------------------------------------------------------
 
 
-def _include_may_differ(h: HeaderLines, origin: str, preflight: bool, acao: list[str] | None = None) -> bool:
+def _include_may_differ(acao: list[str], acac: list[str], origin: str, listed: Iterable[str]) -> bool:
     """Can credentials mode "include" change the outcome? Only through `*` (a wildcard without credentials, a
-    literal with them) or an Allow-Origin that matches but lacks `Allow-Credentials: true`."""
-    if acao is None:
-        acao = h.get_all("access-control-allow-origin")
+    literal with them: in Allow-Origin, or in one of the `listed` lines, a preflight's Allow-Methods and
+    Allow-Headers or a response's Expose-Headers) or an Allow-Origin that matches but lacks
+    `Allow-Credentials: true`."""
     if len(acao) != 1:
         return False
     value = acao[0].strip(" \t")
@@ -794,15 +786,9 @@ def _include_may_differ(h: HeaderLines, origin: str, preflight: bool, acao: list
         return True
     if value != origin:
         return False
-    if [v.strip(" \t") for v in h.get_all("access-control-allow-credentials")] != ["true"]:
+    if [v.strip(" \t") for v in acac] != ["true"]:
         return True
-    if preflight:
-        return any(
-            "*" in v
-            for name in ("access-control-allow-methods", "access-control-allow-headers")
-            for v in h.get_all(name)
-        )
-    return any("*" in v for v in h.get_all("access-control-expose-headers"))
+    return any("*" in v for v in listed)
 
 
 def _same(a: Outcome, b: Outcome) -> bool:
@@ -994,13 +980,19 @@ def evaluate(
         plain, warnings = _judge_preflight(request, response, origin, False, parsed)
         creds = (
             _judge_preflight(request, response, origin, True, parsed)[0]
-            if _include_may_differ(response.headers, origin, True, parsed.allow_origin)
+            if _include_may_differ(
+                parsed.allow_origin,
+                parsed.allow_credentials,
+                origin,
+                (*parsed.allow_methods.lines, *parsed.allow_headers.lines),
+            )
             else plain
         )
         facts, max_age_warnings = _preflight_facts_and_warnings(response, parsed)
         warnings += max_age_warnings
         if not plain.allowed:
-            plain = plain._replace(text=f"{plain.text} The browser did not send the {facts.method} request.")
+            text = f"{plain.text} The browser did not send the {facts.method} request."
+            plain = Outcome(False, plain.reason, plain.firefox_reason, text, plain.fix)
         plain = _firefox_rejects_status(plain, response.status)
         return Verdict(  # positional, as in the actual request's below
             Kind.PREFLIGHT,
@@ -1024,7 +1016,8 @@ def evaluate(
     if response.status > 999:
         outcome = _firefox_rejects_status(outcome, response.status)
     if_credentials = None
-    if not include and _include_may_differ(h, origin, False, acao):
+    exposing = h.get_all("access-control-expose-headers")
+    if not include and _include_may_differ(acao, acac, origin, exposing):
         with_credentials = _judge_actual(request, response, origin, True, acao, acac, location)
         if not _same(outcome, with_credentials):
             if_credentials = with_credentials
@@ -1042,7 +1035,7 @@ def evaluate(
     if not outcome.allowed:
         unreadable = tuple(response.headers.keys())
     elif location is None:
-        unreadable = _unreadable(response, include)
+        unreadable = _unreadable(response, include, exposing)
     else:  # a redirect the browser follows: the page never reads this response
         unreadable = ()
         redirect = fetchspec.resolve_redirect(request.url, location)

@@ -79,7 +79,7 @@ def chromium_text(reason: Reason, value: str = "") -> str:
 
     `value` is Chromium's `failed_parameter`: the offending header value, method or header name.
     """
-    text = _BASE_TEXT.get(PREFLIGHT_BASE.get(reason, reason), reason.value).format(value=value)
+    text = (_BASE_TEXT.get(PREFLIGHT_BASE.get(reason, reason)) or reason.value).format(value=value)
     return _PREFLIGHT_PREFIX + text if reason in _PREFIXED else text
 
 
