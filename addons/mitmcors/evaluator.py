@@ -594,14 +594,6 @@ class _PreflightInput(NamedTuple):
     allow_origin: list[str]  # Access-Control-Allow-Origin lines
     allow_credentials: list[str]  # Access-Control-Allow-Credentials lines
 
-    @property
-    def methods(self) -> tuple[str, ...] | None:
-        return self.allow_methods.items
-
-    @property
-    def headers(self) -> tuple[str, ...] | None:
-        return self.allow_headers.items
-
     @classmethod
     def read(cls, request: Request, response: Response) -> _PreflightInput:
         h = response.headers
@@ -657,9 +649,10 @@ def _judge_preflight(
             warnings,
         )
     method, requested = p.method, p.requested
+    methods, allowed = p.allow_methods.items, p.allow_headers.items
     firefox_result = _firefox_preflight_lists(p, include)
     # §4.1 step 1: both lists must parse; a parse failure is a network error.
-    if p.methods is None:
+    if methods is None:
         return (
             _blocked(
                 Reason.InvalidAllowMethodsPreflightResponse,
@@ -670,7 +663,7 @@ def _judge_preflight(
             ),
             warnings,
         )
-    if p.headers is None:
+    if allowed is None:
         return (
             _blocked(
                 Reason.InvalidAllowHeadersPreflightResponse,
@@ -681,7 +674,6 @@ def _judge_preflight(
             ),
             warnings,
         )
-    methods = p.methods
     # §4.1 step 3: methods are compared case-sensitively; "*" is a literal under credentials "include".
     if not (method in fetchspec.SAFELISTED_METHODS or method in methods or (not include and "*" in methods)):
         fix = f"add {method} to 'Access-Control-Allow-Methods'"
@@ -693,10 +685,10 @@ def _judge_preflight(
         return _blocked(Reason.MethodDisallowedByPreflightResponse, firefox_result, method, fix), warnings
     # §4.1 step 5: every CORS-unsafe request-header name must be listed (case-insensitively), or "*" when the
     # request is not credentialed.
-    allowed = p.headers
     star = not include and "*" in allowed
+    allowed_set = p.allow_headers.as_set
     for name in requested:
-        if name in allowed:
+        if name in allowed_set:
             continue
         if star:
             if name == "authorization":
@@ -726,49 +718,54 @@ def _judge_preflight(
 
 def _firefox_preflight_lists(p: _PreflightInput, include: bool) -> FirefoxReason | None:
     """Firefox `CheckPreflightRequestApproved`: methods parsed and checked, then headers."""
-    if p.methods is None:
+    methods, headers = p.allow_methods, p.allow_headers
+    if methods.items is None:
         return FirefoxReason.CORSInvalidAllowMethod
     wildcard = not include
-    if not (p.method in fetchspec.SAFELISTED_METHODS or p.method in p.methods or (wildcard and "*" in p.methods)):
+    if not (
+        p.method in fetchspec.SAFELISTED_METHODS or p.method in methods.as_set or (wildcard and "*" in methods.as_set)
+    ):
         return FirefoxReason.CORSMethodNotFound
-    if p.headers is None:
+    if headers.items is None:
         return FirefoxReason.CORSInvalidAllowHeader
-    star = wildcard and "*" in p.headers
-    if not star and any(name not in p.headers for name in p.requested):
+    star = wildcard and "*" in headers.as_set
+    if not star and not headers.as_set.issuperset(p.requested):
         return FirefoxReason.CORSMissingAllowHeaderFromPreflight
     return None
 
 
 def _preflight_facts_and_warnings(response: Response, p: _PreflightInput) -> tuple[PreflightFacts, list[str]]:
     """What the answer lets the browsers cache, and the warnings about Access-Control-Max-Age."""
-    value = _first(response.headers, "access-control-max-age")
+    chromium, firefox, warnings = _max_age(_first(response.headers, "access-control-max-age"))
+    facts = PreflightFacts(  # method, headers, allowed methods and headers, max-age in Chromium and Firefox
+        p.method, tuple(p.requested), p.allow_methods.as_set, p.allow_headers.as_set, chromium, firefox
+    )
+    return facts, list(warnings)
+
+
+@remembered(256, _MAX_CACHED_TEXT, lambda value: len(value or ""))
+def _max_age(value: str | None) -> tuple[int, int, tuple[str, ...]]:
+    """Access-Control-Max-Age as Chromium and Firefox read it, and the warnings about it (a server sends the same
+    value again and again)."""
     chromium, chromium_capped = fetchspec.parse_max_age_chromium(value)
     firefox, firefox_capped = fetchspec.parse_max_age_firefox(value)
-    facts = PreflightFacts(
-        method=p.method,
-        headers=tuple(p.requested),
-        allowed_methods=p.allow_methods.as_set,
-        allowed_headers=p.allow_headers.as_set,
-        max_age_chromium=chromium,
-        max_age_firefox=firefox,
-    )
-    return facts, _max_age_warnings(value, chromium_capped, firefox_capped)
+    return chromium, firefox, _max_age_warnings(value, chromium_capped, firefox_capped)
 
 
-def _max_age_warnings(value: str | None, chromium_capped: bool, firefox_capped: bool) -> list[str]:
+def _max_age_warnings(value: str | None, chromium_capped: bool, firefox_capped: bool) -> tuple[str, ...]:
     if value is None:
-        return []
+        return ()
     if firefox_capped:
-        return [
+        return (
             f"Access-Control-Max-Age {value} is above every browser's cap: Chromium caches preflights for at "
-            f"most {CHROMIUM_MAX_AGE_CAP} s, Firefox {FIREFOX_MAX_AGE_CAP} s"
-        ]
+            f"most {CHROMIUM_MAX_AGE_CAP} s, Firefox {FIREFOX_MAX_AGE_CAP} s",
+        )
     if chromium_capped:
-        return [
+        return (
             f"Access-Control-Max-Age {value} is above Chromium's cap: it caches preflights for at most "
-            f"{CHROMIUM_MAX_AGE_CAP} s (Firefox: {FIREFOX_MAX_AGE_CAP} s)"
-        ]
-    return []
+            f"{CHROMIUM_MAX_AGE_CAP} s (Firefox: {FIREFOX_MAX_AGE_CAP} s)",
+        )
+    return ()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -895,8 +892,6 @@ _PROXY_ERROR_HEADERS = PlainHeaders([("Server", "mitmproxy"), ("Connection", "cl
 
 
 def _name_of_value_with_nul(headers: HeaderLines) -> str | None:
-    if isinstance(headers, WireHeaders):
-        return headers.name_of_value_with_nul()
     return next((name for name, value in headers.items() if "\x00" in value), None)
 
 
@@ -912,7 +907,8 @@ def _rejected_before_cors(response: Response, kind: Kind) -> Outcome | None:
     Returns None when Chromium parses the response (what Firefox alone refuses: `_firefox_rejects_status`).
     """
     chromium_error = Reason.InvalidResponse if kind is Kind.PREFLIGHT else None
-    name = _name_of_value_with_nul(response.headers)
+    h = response.headers
+    name = h.name_of_value_with_nul() if isinstance(h, WireHeaders) else _name_of_value_with_nul(h)
     if name is not None:
         return Outcome(
             False,
@@ -1086,6 +1082,7 @@ def forget() -> None:
         _parse_allow_list,
         _access_blocked,
         _allowed,
+        _max_age,
         fetchspec.serialize_origin,
         fetchspec.normalize_origin,
         fetchspec.same_origin,
