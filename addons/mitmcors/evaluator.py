@@ -106,7 +106,9 @@ def _layout(names: Iterable[bytes]) -> Layout:
 _MAX_CACHED_NAMES = 4096  # bytes of header names (or list values) in one response that a cache may keep
 
 
-@remembered(1024, _MAX_CACHED_NAMES, lambda joined, count: len(joined))
+# A few hundred layouts (each client request shape and server response shape is one), each of at most about a
+# hundred names: a few MB at worst, whatever a hostile peer sends.
+@remembered(256, _MAX_CACHED_NAMES, lambda joined, count: len(joined) + 32 * count)
 def _remembered_layout(joined: bytes, count: int) -> Layout | None:
     """The layout of `count` names joined by NUL bytes (a client or server sends the same names in the same order
     again and again); None when that join is ambiguous, because a name holds a NUL byte itself."""
