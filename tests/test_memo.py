@@ -50,13 +50,13 @@ def test_a_keyword_call_does_not_get_a_positional_calls_answer() -> None:
     assert repeat("ab", times=2) == "abab"
 
 
-def test_when_full_the_oldest_entry_goes() -> None:
+def test_when_full_it_starts_afresh() -> None:
     repeat, calls = counting(maxsize=2)
     repeat("a")
     repeat("b")
-    repeat("c")  # evicts "a"
-    assert repeat.cache_info().currsize == 2
-    repeat("b")
+    repeat("c")  # full: forgets "a" and "b"
+    assert repeat.cache_info().currsize == 1
+    repeat("c")
     repeat("a")
     assert calls == [("a", 1), ("b", 1), ("c", 1), ("a", 1)]
 

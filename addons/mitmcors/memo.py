@@ -31,7 +31,8 @@ def remembered(maxsize: int, limit: int, size: Callable[..., int]) -> Callable[[
 
     Positional arguments only (a call with keywords is computed afresh). A hit is one dict lookup on the
     arguments: cheaper than `functools.lru_cache` behind a size check, which the hot path paid on every call.
-    When full, the oldest entry goes (first in, first out): what is sent again comes back at its next miss.
+    When full, it starts afresh: what is sent again comes back at its next miss. (Evicting the oldest entry of a
+    dict costs a scan past the slots earlier evictions left empty, which a flood of new values makes long.)
     """
 
     def decorate(fn: Callable[P, R]) -> Remembered[P, R]:
@@ -51,10 +52,7 @@ def remembered(maxsize: int, limit: int, size: Callable[..., int]) -> Callable[[
             result = compute(*args)
             if size(*args) <= limit:
                 if len(cache) >= maxsize:
-                    try:
-                        del cache[next(iter(cache))]
-                    except (KeyError, RuntimeError, StopIteration):  # emptied or changed by another thread
-                        cache.clear()
+                    cache.clear()
                 cache[args] = result
             return result
 
